@@ -1,0 +1,1 @@
+"""Delivery consumers: SMS, push, call centre."""

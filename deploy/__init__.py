@@ -1,0 +1,1 @@
+"""Running Kentongan: the CLI, the local Kafka broker, the demo."""

@@ -1,0 +1,194 @@
+"""``kentongan``: one command line for every Kentongan process."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from schemas.settings import Settings
+
+
+def _kafka(args: argparse.Namespace, settings: Settings) -> int:
+    from deploy.kafka_runner import KafkaRunner, KafkaRunnerError
+
+    runner = KafkaRunner.from_settings(settings)
+    try:
+        if args.action == "up":
+            status = runner.up()
+        elif args.action == "down":
+            stopped = runner.down()
+            print("stopped the broker" if stopped else "no broker of ours was running")
+            return 0
+        else:
+            status = runner.status()
+    except KafkaRunnerError as exc:
+        print(f"kentongan kafka {args.action}: {exc}", file=sys.stderr)
+        return 1
+    live = status.running and status.answered
+    state = "live" if live else ("running, not answering" if status.running else "stopped")
+    print(f"broker: {state}")
+    print(f"bootstrap: {status.bootstrap}")
+    print(f"pid: {status.pid if status.pid is not None else '-'}")
+    print(f"version: {status.version}")
+    print(f"cluster_id: {status.cluster_id or '-'}")
+    if status.detail:
+        print(f"detail: {status.detail}")
+    return 0 if live else 1
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from deploy.topics import create_topics
+
+    created = create_topics(settings.kafka_bootstrap, prefix=settings.topic_prefix)
+    for name in created:
+        print(f"created {name}")
+    print(f"{len(created)} created; the catalogue's topics exist on {settings.kafka_bootstrap}")
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_processors.worker import run_worker
+
+    run_worker(settings, loglevel=args.loglevel)
+    return 0
+
+
+def _deliver(args: argparse.Namespace, settings: Settings) -> int:
+    from consumers.deliver import run_channel
+    from consumers.notification_log import NotificationLog
+    from consumers.pipeline import DeliveryPipeline
+    from consumers.sinks import OutboxSink
+
+    outbox = Path(args.outbox) if args.outbox else settings.outbox_path
+    pipeline = DeliveryPipeline(
+        OutboxSink(outbox), NotificationLog(outbox.with_name(f"{outbox.stem}.{args.channel}.log"))
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"delivering {args.channel} to {outbox}", flush=True)
+    run_channel(
+        args.channel, pipeline, bootstrap=settings.kafka_bootstrap, prefix=settings.topic_prefix,
+        group_id=f"{settings.topic_prefix}{settings.app_id}-deliver-{args.channel}", stop=stop,
+    )
+    return 0
+
+
+def _produce(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.feeds import publish_jsonl
+    from producers.publisher import Publisher
+    from schemas.topics import REPORTS_RAW, SUBSCRIBERS
+
+    with Publisher(settings.kafka_bootstrap, prefix=settings.topic_prefix) as publisher:
+        if args.source == "bmkg":
+            from producers.bmkg.replay import replay
+
+            if not args.replay:
+                print("kentongan produce bmkg: live polling is not built yet; use --replay DIR",
+                      file=sys.stderr)
+                return 2
+            result = replay(Path(args.replay), publisher, speed=args.speed)
+            print(f"published {result.published}, dead-lettered {result.rejected}, "
+                  f"skipped {result.skipped} (RSS index)")
+            return 0
+        spec = REPORTS_RAW if args.source == "reports" else SUBSCRIBERS
+        count = publish_jsonl(Path(args.file), spec, publisher)
+        print(f"published {count} to {spec.full_name(settings.topic_prefix)}")
+    return 0
+
+
+def _parse(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.bmkg.cap import CapError, parse_cap, signals_from_cap
+    from schemas.geography import load_geography
+
+    path = Path(args.file)
+    try:
+        alert = parse_cap(path.read_bytes(), file_name=path.name)
+    except CapError as exc:
+        print(f"kentongan parse cap: {path}: {exc}", file=sys.stderr)
+        return 1
+    for found in signals_from_cap(alert, load_geography()):
+        print(found.model_dump_json())
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from deploy.demo import run_demo
+
+    return run_demo(settings, timeout_s=args.timeout, keep_broker=args.keep_broker)
+
+
+def _schemas(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.export import export_json_schemas
+
+    for path in export_json_schemas(Path(args.directory)):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kentongan", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    kafka = sub.add_parser("kafka", help="the local single-node Kafka broker (KRaft)")
+    kafka.add_argument("action", choices=["up", "down", "status"])
+    kafka.set_defaults(func=_kafka)
+
+    topics = sub.add_parser("topics", help="the topic catalogue")
+    topics.add_argument("action", choices=["create"])
+    topics.set_defaults(func=_topics)
+
+    worker = sub.add_parser("worker", help="the faust stream processors")
+    worker.add_argument("--loglevel", default="info")
+    worker.set_defaults(func=_worker)
+
+    deliver = sub.add_parser("deliver", help="a delivery consumer")
+    deliver.add_argument("channel", choices=["sms"])
+    deliver.add_argument("--outbox", help="JSON-lines outbox file (default under KENTONGAN_HOME)")
+    deliver.set_defaults(func=_deliver)
+
+    produce = sub.add_parser("produce", help="put records on Kafka")
+    produce_sub = produce.add_subparsers(dest="source", required=True)
+    bmkg = produce_sub.add_parser("bmkg", help="BMKG feeds")
+    bmkg.add_argument("--replay", metavar="DIR", help="publish recorded CAP files from DIR")
+    bmkg.add_argument("--speed", type=float, default=1.0,
+                      help="1 = original timing, 10 = ten times faster, 0 = as fast as possible")
+    for name in ("reports", "subscribers"):
+        jsonl = produce_sub.add_parser(name, help=f"publish {name} from a JSON-lines file")
+        jsonl.add_argument("file")
+    produce.set_defaults(func=_produce)
+
+    parse = sub.add_parser("parse", help="print the signals a document yields (no broker)")
+    parse.add_argument("kind", choices=["cap"])
+    parse.add_argument("file")
+    parse.set_defaults(func=_parse)
+
+    demo = sub.add_parser("demo", help="the whole pipeline on a local broker, on a recording")
+    demo.add_argument("--timeout", type=float, default=120.0)
+    demo.add_argument("--keep-broker", action="store_true",
+                      help="leave a broker the demo started running afterwards")
+    demo.set_defaults(func=_demo)
+
+    schemas = sub.add_parser("schemas", help="the event contract")
+    schemas.add_argument("action", choices=["export"])
+    schemas.add_argument("directory")
+    schemas.set_defaults(func=_schemas)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # kafka-python narrates every connection at INFO; operators need its warnings only.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    status: int = args.func(args, Settings())
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Kentongan stream producers: BMKG feeds and citizen reports onto Kafka."""

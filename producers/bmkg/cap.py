@@ -1,0 +1,352 @@
+"""BMKG nowcast warnings: CAP 1.2 bytes in, a :class:`CapAlert` and kelurahan Signals out.
+
+Pure: no network, no Kafka. :func:`parse_cap` raises exactly one exception type,
+:class:`CapError`, for anything it will not accept, so callers can dead-letter on it and treat
+every other exception as a bug. Format notes: ``tests/data/bmkg/PROVENANCE.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree as DefusedET
+from defusedxml import (
+    DefusedXmlException,
+    DTDForbidden,
+    EntitiesForbidden,
+    ExternalReferenceForbidden,
+)
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from shapely.geometry import Polygon
+
+from schemas.events import BMKG_ATTRIBUTION, Hazard, MsgType, Severity, Signal, SignalSource
+from schemas.geography import Geography
+
+CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
+_NS = "{" + CAP_NS + "}"
+_ALERT_TAG = _NS + "alert"
+
+# BMKG's "kode_detail_cap": C + 2-letter province + YYYYMMDD + 3-digit sequence (CBL20261010002).
+_FILE_CODE_RE = re.compile(r"(?<![A-Za-z0-9])(C[A-Z]{2}\d{11})(?!\d)")
+# Plain decimal degrees only: float() alone would also take "nan", "1e2" and "1_0".
+_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+_KECAMATAN_LIST_RE = re.compile(
+    r"(?:khususnya\s+di|especially\s+in)\s*:?\s*(?P<names>[^\n]*?)\s*(?:\.(?=\s|$)|\n|$)",
+    re.IGNORECASE,
+)
+
+# Checked in order, as substrings of the lower-cased <event>: "Hujan Lebat dan Petir" is a
+# thunderstorm, not heavy rain, so thunder comes first.
+_EVENT_RULES: tuple[tuple[tuple[str, ...], Hazard], ...] = (
+    (("petir", "thunder"), Hazard.THUNDERSTORM),
+    (("hujan lebat", "heavy rain"), Hazard.HEAVY_RAIN),
+    (("angin kencang", "strong wind"), Hazard.STRONG_WIND),
+)
+# OASIS Event Terms codes. Only the one BMKG was seen to use is mapped; others would be guesses.
+_OET_HAZARDS: dict[str, Hazard] = {"OET-194": Hazard.THUNDERSTORM}
+
+# CAP "Exercise", "System", "Test" and "Draft" messages must not reach the public.
+_PUBLIC_STATUSES = frozenset({"Actual"})
+
+
+class CapError(ValueError):
+    """The document is not a CAP 1.2 alert Kentongan can use; the message says why."""
+
+
+class CapReference(BaseModel):
+    """One entry of CAP ``<references>``: an earlier message this one updates or cancels."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sender: str
+    identifier: str
+    sent: AwareDatetime
+
+    def as_cap(self) -> str:
+        """The CAP wire form ``sender,identifier,sent``."""
+        return f"{self.sender},{self.identifier},{self.sent.isoformat()}"
+
+
+class CapAlert(BaseModel):
+    """One BMKG nowcast CAP alert (the single ``<info>`` block BMKG sends, flattened)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    identifier: str
+    sender: str
+    sent: AwareDatetime
+    status: str
+    msg_type: MsgType
+    scope: str
+    references: list[CapReference] = Field(default_factory=list)
+    file_code: str | None = None
+    language: str
+    event: str
+    # (valueName, value) pairs, e.g. ("OET:v1.2", "OET-194")
+    event_codes: list[tuple[str, str]] = Field(default_factory=list)
+    urgency: str
+    severity: Severity
+    certainty: str
+    effective: AwareDatetime
+    expires: AwareDatetime | None = None
+    headline: str
+    description: str
+    area_desc: str
+    # closed rings of (lat, lon) pairs, exactly as CAP gives them
+    polygons: list[list[tuple[float, float]]] = Field(default_factory=list)
+    web: str | None = None
+
+    def shapely_polygons(self) -> list[Polygon]:
+        """The rings as shapely polygons in (lon, lat), the order geometry code expects."""
+        return [Polygon([(lon, lat) for lat, lon in ring]) for ring in self.polygons]
+
+    def dedupe_key(self) -> str:
+        """Stable identity across polls. BMKG's OID embeds the hour the feed was built, so the
+        same alert can come back with a new ``identifier``; file code + sent does not change."""
+        sent = self.sent.isoformat()
+        if self.file_code:
+            return f"{self.file_code}|{sent}"
+        return f"{self.sender}|{sent}|{self.event}|{self.area_desc}"
+
+
+def parse_cap(data: bytes, *, file_name: str | None = None) -> CapAlert:
+    """Parse one CAP 1.2 document. ``file_name`` (a name or URL such as
+    ``CBL20261010002_alert.xml``) supplies BMKG's file code when known.
+
+    Raises :class:`CapError` and nothing else for anything unusable: malformed XML, DTDs and
+    entities (billion laughs, XXE), a root that is not a CAP 1.2 ``alert``, missing required
+    fields, naive or invalid times, out-of-range or open polygons, msgType Ack/Error.
+    """
+    root = _parse_xml(data)
+    if root.tag != _ALERT_TAG:
+        raise CapError(f"not CAP 1.2: root element {_short(root.tag)}")
+    try:
+        return _alert_from(root, file_name)
+    except ValidationError as exc:  # a ValueError too, but not the documented one
+        raise CapError(f"invalid CAP alert: {exc}") from exc
+
+
+def _alert_from(root: Element, file_name: str | None) -> CapAlert:
+    msg_type_text = _required(root, "msgType")
+    if msg_type_text in ("Ack", "Error"):
+        raise CapError(f"unsupported msgType {msg_type_text!r}: it carries no warning")
+    try:
+        msg_type = MsgType(msg_type_text)
+    except ValueError:
+        raise CapError(f"invalid msgType {_short(msg_type_text)!r}") from None
+
+    # CAP allows several <info> blocks (e.g. one per language); BMKG sends exactly one.
+    # Taking the first keeps a warning flowing if that ever changes.
+    info = root.find(_NS + "info")
+    if info is None:
+        raise CapError("missing <info>")
+
+    sent = _time(_required(root, "sent"), "sent")
+    effective_text = _optional(info, "effective")
+    expires_text = _optional(info, "expires")
+    event = _required(info, "event")
+    area_descs: list[str] = []
+    polygons: list[list[tuple[float, float]]] = []
+    for area in info.findall(_NS + "area"):
+        area_descs.append(_required(area, "areaDesc"))
+        polygons.extend(_ring(p.text or "") for p in area.findall(_NS + "polygon"))
+
+    return CapAlert(
+        identifier=_required(root, "identifier"),
+        sender=_required(root, "sender"),
+        sent=sent,
+        status=_required(root, "status"),
+        msg_type=msg_type,
+        scope=_required(root, "scope"),
+        references=_references(_optional(root, "references")),
+        file_code=_file_code(file_name),
+        language=_optional(info, "language") or "en-US",  # CAP's default
+        event=event,
+        event_codes=[
+            (_optional(code, "valueName") or "", _optional(code, "value") or "")
+            for code in info.findall(_NS + "eventCode")
+        ],
+        urgency=_required(info, "urgency"),
+        severity=_severity(_required(info, "severity")),
+        certainty=_required(info, "certainty"),
+        # CAP: an absent <effective> means effective from <sent>.
+        effective=_time(effective_text, "effective") if effective_text else sent,
+        expires=_time(expires_text, "expires") if expires_text else None,
+        headline=_optional(info, "headline") or event,
+        description=_optional(info, "description") or "",
+        area_desc="; ".join(area_descs),
+        polygons=polygons,
+        web=_optional(info, "web"),
+    )
+
+
+def kecamatan_names_in_description(description: str) -> list[str]:
+    """Kecamatan names BMKG lists after "khususnya di" / "especially in:" (up to the end of
+    that sentence), stripped and de-duplicated in order. BMKG repeats names ("PINGGIR,
+    PINGGIR"); polygons, not these names, decide which kelurahan are affected."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for match in _KECAMATAN_LIST_RE.finditer(description):
+        for raw in match.group("names").split(","):
+            name = raw.strip()
+            if name and name.casefold() not in seen:
+                seen.add(name.casefold())
+                names.append(name)
+    return names
+
+
+def hazard_of(alert: CapAlert) -> Hazard:
+    """Kentongan's hazard for the alert, from its ``<event>`` text (id or en), else its OET
+    event code, else ``Hazard.OTHER``."""
+    event = alert.event.casefold()
+    for needles, hazard in _EVENT_RULES:
+        if any(needle in event for needle in needles):
+            return hazard
+    for value_name, value in alert.event_codes:
+        if value_name.upper().startswith("OET") and value.upper() in _OET_HAZARDS:
+            return _OET_HAZARDS[value.upper()]
+    return Hazard.OTHER
+
+
+def signals_from_cap(alert: CapAlert, geography: Geography) -> list[Signal]:
+    """One ``Signal`` per Mataram kelurahan the alert's polygons overlap with positive area
+    (sorted by code); ``[]`` when none do, or when the alert is not ``status`` Actual.
+
+    A Cancel yields Cancel signals for the kelurahan its own polygons cover; a Cancel that
+    carries no polygons yields none, and consumers must follow its ``references``.
+    """
+    if alert.status not in _PUBLIC_STATUSES:
+        return []
+    areas = geography.kelurahan_overlapping(alert.shapely_polygons())
+    if not areas:
+        return []
+    source_id = alert.dedupe_key()
+    hazard = hazard_of(alert)
+    references = [ref.as_cap() for ref in alert.references]
+    return [
+        Signal(
+            signal_id=f"{source_id}#{area.code}",
+            source=SignalSource.NOWCAST,
+            source_id=source_id,
+            msg_type=alert.msg_type,
+            references=references,
+            area_code=area.code,
+            area_name=area.name,
+            kecamatan_code=area.kecamatan_code,
+            kecamatan_name=area.kecamatan_name,
+            hazard=hazard,
+            severity=alert.severity,
+            headline=alert.headline,
+            description=alert.description or None,
+            effective=alert.effective,
+            expires=alert.expires,
+            attribution=BMKG_ATTRIBUTION,
+        )
+        for area in areas
+    ]
+
+
+def _parse_xml(data: bytes) -> Element:
+    try:
+        root: Element = DefusedET.fromstring(
+            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+    except DTDForbidden:
+        raise CapError("forbidden XML construct: DTD (<!DOCTYPE ...>)") from None
+    except EntitiesForbidden:
+        raise CapError("forbidden XML construct: entity declaration") from None
+    except ExternalReferenceForbidden:
+        raise CapError("forbidden XML construct: external reference") from None
+    except DefusedXmlException as exc:
+        raise CapError(f"forbidden XML construct: {exc}") from None
+    except ParseError as exc:
+        raise CapError(f"malformed XML: {exc}") from None
+    except (ValueError, LookupError) as exc:  # e.g. an unknown encoding declaration
+        raise CapError(f"malformed XML: {_short(str(exc))}") from None
+    return root
+
+
+def _optional(parent: Element, tag: str) -> str | None:
+    element = parent.find(_NS + tag)
+    if element is None:
+        return None
+    return (element.text or "").strip() or None
+
+
+def _required(parent: Element, tag: str) -> str:
+    element = parent.find(_NS + tag)
+    if element is None:
+        raise CapError(f"missing <{tag}>")
+    text = (element.text or "").strip()
+    if not text:
+        raise CapError(f"empty <{tag}>")
+    return text
+
+
+def _time(text: str, tag: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise CapError(f"invalid time in <{tag}>: {_short(text)!r}") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise CapError(f"naive time in <{tag}>: {_short(text)!r} has no UTC offset")
+    return value
+
+
+def _severity(text: str) -> Severity:
+    try:
+        return Severity(text.lower())
+    except ValueError:
+        raise CapError(f"invalid severity {_short(text)!r}") from None
+
+
+def _references(text: str | None) -> list[CapReference]:
+    if not text:
+        return []
+    references: list[CapReference] = []
+    for entry in text.split():
+        parts = entry.split(",")
+        if len(parts) != 3 or not all(parts):
+            raise CapError(
+                f"invalid <references> entry {_short(entry)!r}: expected sender,identifier,sent"
+            )
+        sender, identifier, sent = parts
+        references.append(
+            CapReference(sender=sender, identifier=identifier, sent=_time(sent, "references"))
+        )
+    return references
+
+
+def _ring(text: str) -> list[tuple[float, float]]:
+    points: list[tuple[float, float]] = []
+    for pair in text.split():
+        parts = pair.split(",")
+        if len(parts) != 2 or not all(_NUMBER_RE.fullmatch(p) for p in parts):
+            raise CapError(f"invalid <polygon> point {_short(pair)!r}: expected lat,lon")
+        lat, lon = float(parts[0]), float(parts[1])
+        if not (math.isfinite(lat) and -90.0 <= lat <= 90.0):
+            raise CapError(f"<polygon> latitude out of range: {_short(pair)!r}")
+        if not (math.isfinite(lon) and -180.0 <= lon <= 180.0):
+            raise CapError(f"<polygon> longitude out of range: {_short(pair)!r}")
+        points.append((lat, lon))
+    if len(points) < 4:
+        raise CapError(f"<polygon> has {len(points)} points; CAP needs at least 4")
+    if points[0] != points[-1]:
+        raise CapError("<polygon> is not closed: first and last points differ")
+    return points
+
+
+def _file_code(file_name: str | None) -> str | None:
+    if not file_name:
+        return None
+    basename = re.split(r"[/\\]", file_name)[-1]
+    match = _FILE_CODE_RE.search(basename)
+    return match.group(1) if match else None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """Keep error messages readable when the input is hostile or huge."""
+    return text if len(text) <= limit else text[:limit] + "..."

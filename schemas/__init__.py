@@ -1,0 +1,1 @@
+"""The contract between Kentongan's stages: event models, topic catalogue, geography, settings."""

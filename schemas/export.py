@@ -1,0 +1,20 @@
+"""Export the JSON Schema of every value model in the topic catalogue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from schemas.events import CitizenReport
+from schemas.topics import CATALOGUE
+
+
+def export_json_schemas(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    models = {spec.value for spec in CATALOGUE if spec.value is not None} | {CitizenReport}
+    written = []
+    for model in sorted(models, key=lambda m: m.__name__):
+        path = directory / f"{model.__name__}.v1.schema.json"
+        path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    return written

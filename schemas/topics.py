@@ -1,0 +1,83 @@
+"""The topic catalogue: each topic's name, key, value model, partitions, cleanup; declared once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from schemas.events import (
+    DeadLetter,
+    DeliveryJob,
+    DeliveryOutcome,
+    Incident,
+    RawDocument,
+    Signal,
+    Subscriber,
+)
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    value: type[BaseModel] | None
+    partitions: int
+    compacted: bool = False
+    retention_ms: int | None = None
+    doc: str = ""
+
+    def configs(self) -> dict[str, str]:
+        configs = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        if self.retention_ms is not None:
+            configs["retention.ms"] = str(self.retention_ms)
+        return configs
+
+    def full_name(self, prefix: str = "") -> str:
+        return f"{prefix}{self.name}"
+
+
+# Raw documents are kept a year: they are the audit trail and the replay source.
+NOWCAST_RAW = TopicSpec("bmkg.nowcast.raw", "source_id", RawDocument, 3,
+                        retention_ms=365 * DAY_MS, doc="BMKG nowcast CAP documents as fetched")
+FORECAST_RAW = TopicSpec("bmkg.forecast.raw", "source_id", RawDocument, 3,
+                         retention_ms=365 * DAY_MS, doc="BMKG forecast JSON per adm4 as fetched")
+QUAKE_RAW = TopicSpec("bmkg.quake.raw", "source_id", RawDocument, 3, retention_ms=365 * DAY_MS,
+                      doc="BMKG earthquake feeds as fetched")
+# Citizen submissions are raw JSON exactly as received, so no value model is imposed here.
+REPORTS_RAW = TopicSpec("reports.raw", "report_id", None, 6, retention_ms=365 * DAY_MS,
+                        doc="citizen reports exactly as received")
+SIGNALS = TopicSpec("signals", "area_code", Signal, 6, retention_ms=30 * DAY_MS,
+                    doc="normalized per-kelurahan signals")
+INCIDENTS = TopicSpec("incidents", "incident_id", Incident, 6, compacted=True,
+                      doc="incident versions (compacted changelog)")
+INCIDENT_ACTIONS = TopicSpec("incident.actions", "incident_id", None, 6, retention_ms=365 * DAY_MS,
+                             doc="operator actions from the call centre")
+SUBSCRIBERS = TopicSpec("subscribers", "subscriber_id", Subscriber, 6, compacted=True,
+                        doc="subscribers: channels, kelurahan, language, opt-in")
+ALERTS_SMS = TopicSpec("alerts.sms", "recipient", DeliveryJob, 6, retention_ms=7 * DAY_MS,
+                       doc="SMS delivery jobs")
+ALERTS_PUSH = TopicSpec("alerts.push", "recipient", DeliveryJob, 6, retention_ms=7 * DAY_MS,
+                        doc="push delivery jobs")
+ALERTS_CALLCENTRE = TopicSpec("alerts.callcentre", "recipient", DeliveryJob, 6,
+                              retention_ms=7 * DAY_MS, doc="call-centre delivery jobs")
+DELIVERIES = TopicSpec("deliveries", "job_key", DeliveryOutcome, 6, retention_ms=90 * DAY_MS,
+                       doc="delivery outcomes and receipts")
+DEADLETTER = TopicSpec("deadletter", "source_topic:partition:offset", DeadLetter, 1,
+                       retention_ms=365 * DAY_MS, doc="records a stage rejected, with the reason")
+
+CATALOGUE: tuple[TopicSpec, ...] = (
+    NOWCAST_RAW, FORECAST_RAW, QUAKE_RAW, REPORTS_RAW, SIGNALS, INCIDENTS, INCIDENT_ACTIONS,
+    SUBSCRIBERS, ALERTS_SMS, ALERTS_PUSH, ALERTS_CALLCENTRE, DELIVERIES, DEADLETTER,
+)
+
+ALERT_TOPICS = {"sms": ALERTS_SMS, "push": ALERTS_PUSH, "callcentre": ALERTS_CALLCENTRE}
+
+
+def by_name(name: str) -> TopicSpec:
+    for spec in CATALOGUE:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"no topic {name!r} in the catalogue")

@@ -1,0 +1,1 @@
+"""faust stream processors: normalize, correlate, plan fan-out."""

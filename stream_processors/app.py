@@ -1,0 +1,176 @@
+"""The faust worker: reads like the pipeline diagram; the logic lives in plain modules.
+
+    bmkg.nowcast.raw ─ normalize_nowcast ─┐
+    reports.raw ───── normalize_reports ──┴─> signals ─ correlate ─> incidents ─ plan ─> alerts.*
+    any failure ─> deadletter (the record and the reason; the agent keeps going)
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import faust
+
+from producers.bmkg.cap import parse_cap, signals_from_cap
+from producers.reports import signal_from_report
+from schemas.codec import decode, encode, text_of
+from schemas.events import (
+    CitizenReport,
+    DeadLetter,
+    Incident,
+    RawDocument,
+    Signal,
+    Subscriber,
+    dead_letter_key,
+    utc_now,
+)
+from schemas.geography import load_geography
+from schemas.settings import Settings
+from schemas.topics import (
+    ALERT_TOPICS,
+    DEADLETTER,
+    INCIDENTS,
+    NOWCAST_RAW,
+    REPORTS_RAW,
+    SIGNALS,
+    SUBSCRIBERS,
+    TopicSpec,
+)
+from stream_processors import metrics
+from stream_processors.correlation import AreaState, apply
+from stream_processors.fanout import plan_deliveries
+
+log = logging.getLogger(__name__)
+Event = faust.EventT[bytes]
+
+# Expected, explainable rejections (CapError, UnlocatedReport and pydantic's ValidationError are
+# all ValueErrors): they go to the dead-letter topic with the reason, not to the log as crashes.
+REJECTIONS = (ValueError,)
+
+
+def create_app(settings: Settings) -> faust.App:
+    prefix = settings.topic_prefix
+    app = faust.App(
+        f"{prefix}{settings.app_id}",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        topic_partitions=SIGNALS.partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        web_enabled=False,
+        datadir=str(settings.home / "faust" / f"{prefix}{settings.app_id}"),
+    )
+    geography = load_geography()
+
+    def topic(spec: TopicSpec) -> faust.TopicT:
+        return app.topic(
+            spec.full_name(prefix),
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=spec.partitions,
+        )
+
+    nowcast_raw, reports_raw = topic(NOWCAST_RAW), topic(REPORTS_RAW)
+    signals, incidents, deadletter = topic(SIGNALS), topic(INCIDENTS), topic(DEADLETTER)
+    alerts = {channel: topic(spec) for channel, spec in ALERT_TOPICS.items()}
+
+    # faust's defaults (raw keys, JSON values) are what both tables need.
+    area_state = app.Table("area-state", partitions=SIGNALS.partitions)
+    # Every worker needs every subscriber to plan fan-out for any incident: a global table,
+    # fed from the compacted subscribers topic. (faust's assignor hangs when a global table
+    # uses a foreign topic as its changelog, so the table keeps its own.)
+    directory = app.GlobalTable("subscriber-directory", partitions=SUBSCRIBERS.partitions)
+    subscribers_topic = topic(SUBSCRIBERS)
+
+    async def reject(event: Event, stage: str, reason: str) -> None:
+        message = event.message
+        letter = DeadLetter(
+            source_topic=message.topic, partition=message.partition, offset=message.offset,
+            key=None if message.key is None else text_of(message.key),
+            value=text_of(message.value), stage=stage, reason=reason, at=utc_now(),
+        )
+        metrics.DEADLETTERS.labels(stage=stage).inc()
+        # The reason may quote the record (a phone, free text): it goes to Kafka, not the log.
+        log.warning("dead-lettered %s:%s:%s at %s", message.topic, message.partition,
+                    message.offset, stage)
+        await deadletter.send(
+            key=dead_letter_key(message.topic, message.partition, message.offset).encode(),
+            value=encode(letter),
+        )
+
+    async def emit_signals(found: list[Signal]) -> None:
+        for signal in found:
+            metrics.SIGNALS.labels(source=signal.source.value, hazard=signal.hazard.value).inc()
+            await signals.send(key=signal.area_code.encode(), value=encode(signal))
+
+    def guarded(stage: str, handle: Callable[[Event], Awaitable[None]]) -> Callable[..., Any]:
+        """One bad record never stops an agent: it is dead-lettered with the reason."""
+
+        async def agent(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+            async for event in stream.events():
+                try:
+                    await handle(event)
+                except REJECTIONS as exc:
+                    await reject(event, stage, f"{type(exc).__name__}: {exc}")
+                except Exception as exc:  # a bug must not silently lose a citizen's record
+                    log.error("unexpected %s in %s", type(exc).__name__, stage)
+                    trace = "".join(traceback.format_exception(exc))
+                    await reject(event, stage, f"unexpected {type(exc).__name__}: {exc}\n{trace}")
+                yield None
+
+        agent.__name__ = stage
+        agent.__qualname__ = stage
+        return agent
+
+    async def normalize_nowcast(event: Event) -> None:
+        document = decode(RawDocument, event.message.value)
+        alert = parse_cap(document.body.encode(), file_name=document.name)
+        await emit_signals(signals_from_cap(alert, geography))
+
+    async def normalize_reports(event: Event) -> None:
+        report = decode(CitizenReport, event.message.value)
+        await emit_signals([signal_from_report(report, geography)])
+
+    async def correlate(event: Event) -> None:
+        signal = decode(Signal, event.message.value)
+        key = signal.area_code.encode()
+        raw_state = area_state.get(key)
+        state = AreaState.model_validate(raw_state) if raw_state else AreaState()
+        state, versions = apply(state, signal, utc_now())
+        if versions:
+            area_state[key] = state.model_dump(mode="json")
+        for incident in versions:
+            metrics.INCIDENTS.labels(status=incident.status.value).inc()
+            await incidents.send(key=incident.incident_id.encode(), value=encode(incident))
+
+    async def track_subscribers(event: Event) -> None:
+        key, value = event.message.key, event.message.value
+        if key is None:
+            raise ValueError("subscriber record without a key")
+        if value is None:  # a tombstone: the subscriber asked to be forgotten
+            directory.pop(key, None)
+            return
+        directory[key] = decode(Subscriber, value).model_dump(mode="json")
+
+    async def plan(event: Event) -> None:
+        incident = decode(Incident, event.message.value)
+        people = [Subscriber.model_validate(value) for value in directory.values()]
+        for job in plan_deliveries(incident, people, utc_now()):
+            metrics.JOBS.labels(channel=job.channel.value).inc()
+            await alerts[job.channel.value].send(key=job.recipient.encode(), value=encode(job))
+
+    wiring = [
+        (nowcast_raw, "normalize-nowcast", normalize_nowcast),
+        (reports_raw, "normalize-reports", normalize_reports),
+        (signals, "correlate", correlate),
+        (subscribers_topic, "track-subscribers", track_subscribers),
+        (incidents, "plan-fanout", plan),
+    ]
+    for source, stage, handle in wiring:
+        app.agent(source, name=stage)(guarded(stage, handle))
+    return app
+

@@ -1,0 +1,118 @@
+"""The walking skeleton on a real broker: a BMKG CAP in, SMS jobs in the outbox out."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.processes import start, stop
+from deploy.topics import create_topics
+from producers.bmkg.replay import replay
+from producers.feeds import publish_jsonl
+from producers.publisher import Publisher
+from schemas.codec import decode
+from schemas.events import DeadLetter, Subscriber
+from schemas.topics import DEADLETTER, NOWCAST_RAW, SUBSCRIBERS
+from tests.kafka_helpers import lines, read_topic, wait_for, wait_while_running
+
+pytestmark = pytest.mark.kafka
+
+CAP_DIR = Path(__file__).parent / "data" / "bmkg" / "cap"
+AMPENAN_SELATAN = "52.71.01.1004"
+
+
+@pytest.fixture
+def pipeline(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> Iterator[dict[str, object]]:
+    """Topics, a worker and an SMS consumer: the same processes an operator starts."""
+    create_topics(kafka_bootstrap, prefix=topic_prefix)
+    env = {**os.environ, "KAFKA_BOOTSTRAP": kafka_bootstrap,
+           "KENTONGAN_TOPIC_PREFIX": topic_prefix, "KENTONGAN_HOME": str(tmp_path / "home")}
+    outbox = tmp_path / "outbox.jsonl"
+    processes: list[subprocess.Popen[bytes]] = []
+    yield {"env": env, "outbox": outbox, "processes": processes, "logs": tmp_path}
+    for process in processes:
+        stop(process)
+
+
+def subscribers_file(tmp_path: Path) -> Path:
+    people = [
+        Subscriber(subscriber_id="e2e-1", phone="+6281200000001", areas=[AMPENAN_SELATAN]),
+        Subscriber(subscriber_id="e2e-2", phone="+6281200000002", areas=[AMPENAN_SELATAN]),
+        Subscriber(subscriber_id="e2e-3", phone="+6281200000003", areas=["52.71.03.1005"]),
+    ]
+    path = tmp_path / "subscribers.jsonl"
+    path.write_text("".join(p.model_dump_json() + "\n" for p in people), encoding="utf-8")
+    return path
+
+
+def test_a_cap_through_the_broker_lands_sms_jobs_in_the_outbox(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, pipeline: dict[str, object]
+) -> None:
+    env, outbox = pipeline["env"], pipeline["outbox"]
+    processes, logs = pipeline["processes"], pipeline["logs"]
+    assert isinstance(env, dict) and isinstance(outbox, Path) and isinstance(processes, list)
+    assert isinstance(logs, Path)
+    recorded = tmp_path / "recorded"
+    recorded.mkdir()
+    shutil.copy(CAP_DIR / "mataram_test_CNB20261127001_alert.xml", recorded)
+    shutil.copy(CAP_DIR / "shippinghot_en_CBL20261010002_alert.xml", recorded)  # Bali: no signal
+
+    with Publisher(kafka_bootstrap, prefix=topic_prefix) as publisher:
+        assert publish_jsonl(subscribers_file(tmp_path), SUBSCRIBERS, publisher) == 3
+        # A broken document first: it must be dead-lettered and must not stop the stream.
+        publisher.send(NOWCAST_RAW, "garbage", b'{"not": "a raw document"')
+        processes.append(start(["worker"], env, logs / "worker.log"))
+        processes.append(start(["deliver", "sms", "--outbox", str(outbox)], env,
+                               logs / "deliver.log"))
+        assert replay(recorded, publisher, speed=0).published == 2
+
+    wait_while_running(lambda: len(lines(outbox)) >= 2, processes, logs, timeout_s=120)
+    wait_for(lambda: False, timeout_s=3)  # nothing more may arrive
+    sent = [json.loads(line) for line in lines(outbox)]
+    assert sorted(m["recipient"] for m in sent) == ["+6281200000001", "+6281200000002"]
+    for message in sent:
+        assert message["channel"] == "sms" and message["version"] == 1
+        assert message["incident_id"].startswith(f"INC-{AMPENAN_SELATAN}-hydromet-")
+        assert "Ampenan Selatan" in message["text"] and "Sumber: BMKG" in message["text"]
+
+    letters = [decode(DeadLetter, r.value) for r in read_topic(
+        kafka_bootstrap, DEADLETTER.full_name(topic_prefix), partitions=1, min_count=1)]
+    assert [(d.stage, d.value) for d in letters] == [
+        ("normalize-nowcast", '{"not": "a raw document"')
+    ]
+    assert "RawDocument" in letters[0].reason or "JSON" in letters[0].reason
+
+
+def test_a_replay_after_a_restart_sends_nothing_twice(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, pipeline: dict[str, object]
+) -> None:
+    env, outbox = pipeline["env"], pipeline["outbox"]
+    processes, logs = pipeline["processes"], pipeline["logs"]
+    assert isinstance(env, dict) and isinstance(outbox, Path) and isinstance(processes, list)
+    assert isinstance(logs, Path)
+    recorded = tmp_path / "recorded"
+    recorded.mkdir()
+    shutil.copy(CAP_DIR / "mataram_test_CNB20261127001_alert.xml", recorded)
+
+    with Publisher(kafka_bootstrap, prefix=topic_prefix) as publisher:
+        publish_jsonl(subscribers_file(tmp_path), SUBSCRIBERS, publisher)
+        replay(recorded, publisher, speed=0)
+        processes.append(start(["worker"], env, logs / "worker.log"))
+        deliver = start(["deliver", "sms", "--outbox", str(outbox)], env, logs / "deliver.log")
+        processes.append(deliver)
+        wait_while_running(lambda: len(lines(outbox)) >= 2, processes, logs, timeout_s=120)
+        # Restart the SMS consumer and replay the same recording: still two messages.
+        stop(deliver)
+        processes.append(start(["deliver", "sms", "--outbox", str(outbox)], env,
+                               logs / "deliver2.log"))
+        replay(recorded, publisher, speed=0)
+    wait_for(lambda: False, timeout_s=8)
+    assert len(lines(outbox)) == 2
