@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
@@ -102,18 +103,27 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _parse(args: argparse.Namespace, settings: Settings) -> int:
-    from producers.bmkg.cap import CapError, parse_cap, signals_from_cap
-    from schemas.geography import load_geography
+# ``kentongan parse KIND FILE``: each kind names a pure function ``(data, file_name) -> models``
+# that raises a ValueError subclass (the parser's documented rejection) on bad input.
+PARSERS: dict[str, str] = {
+    "cap": "producers.bmkg.cap:parse_command",
+    "forecast": "producers.bmkg.forecast:parse_command",
+    "quake": "producers.bmkg.quake:parse_command",
+    "report": "producers.reports:parse_command",
+}
 
+
+def _parse(args: argparse.Namespace, settings: Settings) -> int:
+    module_name, _, function = PARSERS[args.kind].partition(":")
+    parse_command = getattr(importlib.import_module(module_name), function)
     path = Path(args.file)
     try:
-        alert = parse_cap(path.read_bytes(), file_name=path.name)
-    except CapError as exc:
-        print(f"kentongan parse cap: {path}: {exc}", file=sys.stderr)
+        models = parse_command(path.read_bytes(), path.name)
+    except (OSError, ValueError) as exc:
+        print(f"kentongan parse {args.kind}: {path}: {exc}", file=sys.stderr)
         return 1
-    for found in signals_from_cap(alert, load_geography()):
-        print(found.model_dump_json())
+    for model in models:
+        print(model.model_dump_json())
     return 0
 
 
@@ -164,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     produce.set_defaults(func=_produce)
 
     parse = sub.add_parser("parse", help="print the signals a document yields (no broker)")
-    parse.add_argument("kind", choices=["cap"])
+    parse.add_argument("kind", choices=sorted(PARSERS))
     parse.add_argument("file")
     parse.set_defaults(func=_parse)
 

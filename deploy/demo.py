@@ -167,6 +167,7 @@ def _summarise(observed: Observed, outbox: Path, run_dir: Path) -> None:
     print(f"messages delivered per channel: {channels}")
     print(f"dead letters: {len(observed.deadletters)}")
     for letter in observed.deadletters:
-        print(f"  [{letter.stage}] {letter.reason[:120]}")
+        reason = " ".join(letter.reason.split())
+        print(f"  [{letter.stage}] {reason[:110]}")
     print(f"outbox: {outbox}")
     print(f"logs: {run_dir}")

@@ -12,8 +12,9 @@ import re
 import unicodedata
 from datetime import timedelta
 
-from schemas.events import CitizenReport, Hazard, Severity, Signal, SignalSource
+from schemas.events import Hazard, Severity, Signal, SignalSource
 from schemas.geography import Area, Geography
+from schemas.reports import CitizenReport
 
 # First match wins; longer phrases come before the single words they contain.
 HAZARD_WORDS: tuple[tuple[Hazard, tuple[str, ...]], ...] = (

@@ -210,26 +210,3 @@ def dead_letter_key(topic: str, partition: int | None, offset: int | None) -> st
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
-
-class ReportChannel(StrEnum):
-    APP = "app"
-    CALLCENTRE = "callcentre"
-    SMS = "sms"
-
-
-class CitizenReport(Event):
-    """A citizen's report as submitted (the value on ``reports.raw``)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    schema_version: Literal[1] = 1
-    report_id: str = Field(min_length=1, max_length=128)
-    reporter: str = Field(min_length=1, max_length=128, description="phone or app account id")
-    channel: ReportChannel
-    text: str = Field(min_length=1, max_length=2000)
-    category: Hazard | None = None
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
-    location_text: str | None = Field(default=None, max_length=500)
-    photo_url: str | None = Field(default=None, max_length=2000)
-    reported_at: AwareDatetime

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from schemas.events import CitizenReport
+from schemas.reports import CitizenReport
 from schemas.topics import CATALOGUE
 
 

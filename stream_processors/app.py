@@ -18,7 +18,6 @@ from producers.bmkg.cap import parse_cap, signals_from_cap
 from producers.reports import signal_from_report
 from schemas.codec import decode, encode, text_of
 from schemas.events import (
-    CitizenReport,
     DeadLetter,
     Incident,
     RawDocument,
@@ -28,6 +27,7 @@ from schemas.events import (
     utc_now,
 )
 from schemas.geography import load_geography
+from schemas.reports import CitizenReport
 from schemas.settings import Settings
 from schemas.topics import (
     ALERT_TOPICS,

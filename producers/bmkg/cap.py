@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from shapely.geometry import Polygon
 
 from schemas.events import BMKG_ATTRIBUTION, Hazard, MsgType, Severity, Signal, SignalSource
-from schemas.geography import Geography
+from schemas.geography import Geography, load_geography
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 _NS = "{" + CAP_NS + "}"
@@ -350,3 +350,8 @@ def _file_code(file_name: str | None) -> str | None:
 def _short(text: str, limit: int = 80) -> str:
     """Keep error messages readable when the input is hostile or huge."""
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def parse_command(data: bytes, file_name: str | None = None) -> list[Signal]:
+    """``kentongan parse cap FILE``: the signals the producer would publish for this file."""
+    return signals_from_cap(parse_cap(data, file_name=file_name), load_geography())
