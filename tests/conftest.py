@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
-from pathlib import Path
 from typing import NoReturn
 
 import pytest
 
 from deploy.kafka_runner import KafkaRunner, KafkaRunnerError, broker_answers
 from schemas.settings import Settings
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports the kernel considers free right now (all held open together, so they differ)."""
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-
-
-def _shared_jars_dir(version: str) -> Path:
-    """The default home's jar cache: fetched once per machine, not once per test session."""
-    return Settings().home / "kafka" / "jars" / version
+from tests.kafka_helpers import free_ports, shared_jars_dir
 
 
 def _no_broker(reason: str) -> NoReturn:
@@ -85,14 +69,14 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
 
     settings = Settings()
-    port, controller_port = _free_ports(2)
+    port, controller_port = free_ports(2)
     runner = KafkaRunner(
         tmp_path_factory.mktemp("kafka-home"),
         version=settings.kafka_version,
         port=port,
         controller_port=controller_port,
         heap=settings.kafka_heap,
-        jars_dir=_shared_jars_dir(settings.kafka_version),
+        jars_dir=shared_jars_dir(),
     )
     try:
         runner.up()

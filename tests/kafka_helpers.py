@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+
+from deploy.kafka_runner import KafkaRunner
+from schemas.settings import Settings
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the kernel considers free right now (all held open together, so they differ)."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+
+
+def shared_jars_dir() -> Path:
+    """The default home's jar cache: fetched once per machine, not once per test session."""
+    return KafkaRunner.from_settings(Settings()).jars_dir
 
 
 def read_topic(

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -24,21 +23,9 @@ from deploy.kafka_runner import (
     render_server_properties,
 )
 from schemas.settings import Settings
+from tests.kafka_helpers import free_ports, shared_jars_dir
 
 VERSION = "4.0.2"
-
-
-def free_ports(count: int) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-
-
-def shared_jars_dir(version: str) -> Path:
-    # The default home's cache, as the session fixture uses: one fetch per machine.
-    return Settings().home / "kafka" / "jars" / version
 
 
 def parse_properties(text: str) -> dict[str, str]:
@@ -236,7 +223,7 @@ def runner(tmp_path: Path) -> Iterator[KafkaRunner]:
         pytest.skip("java is not installed")
     port, controller_port = free_ports(2)
     runner = KafkaRunner(tmp_path, version=VERSION, port=port, controller_port=controller_port,
-                         jars_dir=shared_jars_dir(VERSION))
+                         jars_dir=shared_jars_dir())
     try:
         yield runner
     finally:
@@ -326,7 +313,7 @@ def test_a_broker_dying_at_startup_reports_its_log(tmp_path: Path) -> None:
     port, controller_port = free_ports(2)
     # A 1 KiB heap passes our check but the JVM refuses it: the quickest real startup death.
     runner = KafkaRunner(tmp_path, port=port, controller_port=controller_port, heap="1k",
-                         jars_dir=shared_jars_dir(VERSION))
+                         jars_dir=shared_jars_dir())
     with pytest.raises(KafkaRunnerError, match=r"(?s)exited during startup.*Too small.*heap"):
         runner.up(timeout_s=60)
     assert not runner.pid_path.exists()
