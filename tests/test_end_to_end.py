@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -27,18 +28,36 @@ CAP_DIR = Path(__file__).parent / "data" / "bmkg" / "cap"
 AMPENAN_SELATAN = "52.71.01.1004"
 
 
+@dataclass
+class Pipeline:
+    """Topics created; the worker and SMS consumer are started by each test when it is ready."""
+
+    env: dict[str, str]
+    logs: Path
+    outbox: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, *command: str, log: str) -> subprocess.Popen[bytes]:
+        process = start(list(command), self.env, self.logs / f"{log}.log")
+        self.processes.append(process)
+        return process
+
+    def start_sms(self, log: str = "deliver") -> subprocess.Popen[bytes]:
+        return self.start("deliver", "sms", "--outbox", str(self.outbox), log=log)
+
+    def wait_for_outbox(self, count: int) -> None:
+        wait_while_running(lambda: len(lines(self.outbox)) >= count, self.processes, self.logs,
+                           timeout_s=120)
+
+
 @pytest.fixture
-def pipeline(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
-) -> Iterator[dict[str, object]]:
-    """Topics, a worker and an SMS consumer: the same processes an operator starts."""
+def pipeline(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterator[Pipeline]:
     create_topics(kafka_bootstrap, prefix=topic_prefix)
     env = {**os.environ, "KAFKA_BOOTSTRAP": kafka_bootstrap,
            "KENTONGAN_TOPIC_PREFIX": topic_prefix, "KENTONGAN_HOME": str(tmp_path / "home")}
-    outbox = tmp_path / "outbox.jsonl"
-    processes: list[subprocess.Popen[bytes]] = []
-    yield {"env": env, "outbox": outbox, "processes": processes, "logs": tmp_path}
-    for process in processes:
+    running = Pipeline(env=env, logs=tmp_path, outbox=tmp_path / "outbox.jsonl")
+    yield running
+    for process in running.processes:
         stop(process)
 
 
@@ -54,12 +73,8 @@ def subscribers_file(tmp_path: Path) -> Path:
 
 
 def test_a_cap_through_the_broker_lands_sms_jobs_in_the_outbox(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, pipeline: dict[str, object]
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, pipeline: Pipeline
 ) -> None:
-    env, outbox = pipeline["env"], pipeline["outbox"]
-    processes, logs = pipeline["processes"], pipeline["logs"]
-    assert isinstance(env, dict) and isinstance(outbox, Path) and isinstance(processes, list)
-    assert isinstance(logs, Path)
     recorded = tmp_path / "recorded"
     recorded.mkdir()
     shutil.copy(CAP_DIR / "mataram_test_CNB20261127001_alert.xml", recorded)
@@ -69,14 +84,13 @@ def test_a_cap_through_the_broker_lands_sms_jobs_in_the_outbox(
         assert publish_jsonl(subscribers_file(tmp_path), SUBSCRIBERS, publisher) == 3
         # A broken document first: it must be dead-lettered and must not stop the stream.
         publisher.send(NOWCAST_RAW, "garbage", b'{"not": "a raw document"')
-        processes.append(start(["worker"], env, logs / "worker.log"))
-        processes.append(start(["deliver", "sms", "--outbox", str(outbox)], env,
-                               logs / "deliver.log"))
+        pipeline.start("worker", log="worker")
+        pipeline.start_sms()
         assert replay(recorded, publisher, speed=0).published == 2
 
-    wait_while_running(lambda: len(lines(outbox)) >= 2, processes, logs, timeout_s=120)
+    pipeline.wait_for_outbox(2)
     wait_for(lambda: False, timeout_s=3)  # nothing more may arrive
-    sent = [json.loads(line) for line in lines(outbox)]
+    sent = [json.loads(line) for line in lines(pipeline.outbox)]
     assert sorted(m["recipient"] for m in sent) == ["+6281200000001", "+6281200000002"]
     for message in sent:
         assert message["channel"] == "sms" and message["version"] == 1
@@ -92,12 +106,8 @@ def test_a_cap_through_the_broker_lands_sms_jobs_in_the_outbox(
 
 
 def test_a_replay_after_a_restart_sends_nothing_twice(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, pipeline: dict[str, object]
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, pipeline: Pipeline
 ) -> None:
-    env, outbox = pipeline["env"], pipeline["outbox"]
-    processes, logs = pipeline["processes"], pipeline["logs"]
-    assert isinstance(env, dict) and isinstance(outbox, Path) and isinstance(processes, list)
-    assert isinstance(logs, Path)
     recorded = tmp_path / "recorded"
     recorded.mkdir()
     shutil.copy(CAP_DIR / "mataram_test_CNB20261127001_alert.xml", recorded)
@@ -105,14 +115,13 @@ def test_a_replay_after_a_restart_sends_nothing_twice(
     with Publisher(kafka_bootstrap, prefix=topic_prefix) as publisher:
         publish_jsonl(subscribers_file(tmp_path), SUBSCRIBERS, publisher)
         replay(recorded, publisher, speed=0)
-        processes.append(start(["worker"], env, logs / "worker.log"))
-        deliver = start(["deliver", "sms", "--outbox", str(outbox)], env, logs / "deliver.log")
-        processes.append(deliver)
-        wait_while_running(lambda: len(lines(outbox)) >= 2, processes, logs, timeout_s=120)
+        pipeline.start("worker", log="worker")
+        deliver = pipeline.start_sms()
+        pipeline.wait_for_outbox(2)
         # Restart the SMS consumer and replay the same recording: still two messages.
         stop(deliver)
-        processes.append(start(["deliver", "sms", "--outbox", str(outbox)], env,
-                               logs / "deliver2.log"))
+        pipeline.processes.remove(deliver)
+        pipeline.start_sms(log="deliver2")
         replay(recorded, publisher, speed=0)
     wait_for(lambda: False, timeout_s=8)
-    assert len(lines(outbox)) == 2
+    assert len(lines(pipeline.outbox)) == 2
