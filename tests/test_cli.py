@@ -94,8 +94,9 @@ def test_parse_cap_prints_one_signal_per_kelurahan() -> None:
     assert result.returncode == 0, result.stderr
     signals = [json.loads(line) for line in result.stdout.splitlines()]
     assert [s["area_code"] for s in signals] == ["52.71.02.1011", "52.71.05.1008"]
+    contract = {"area_code", "hazard", "severity", "source_id", "msg_type", "effective", "expires"}
     for signal in signals:
-        assert {"hazard", "severity", "source_id", "msg_type", "effective", "expires"} <= set(signal)
+        assert contract <= set(signal)
         assert signal["hazard"] == "thunderstorm" and signal["msg_type"] == "Alert"
 
 

@@ -26,7 +26,7 @@ def test_topic_names_are_unique_and_compaction_is_declared() -> None:
 
 def test_naive_times_are_refused() -> None:
     with pytest.raises(ValidationError, match="timezone"):
-        warning(effective=datetime(2026, 11, 27, 14, 35))
+        warning(effective=datetime(2026, 11, 27, 14, 35))  # noqa: DTZ001 - naive on purpose
 
 
 def test_phones_must_be_e164() -> None:
