@@ -60,6 +60,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _deliver(args: argparse.Namespace, settings: Settings) -> int:
+    from prometheus_client import start_http_server
+
     from consumers.deliver import run_channel
     from consumers.notification_log import NotificationLog
     from consumers.pipeline import DeliveryPipeline
@@ -69,6 +71,8 @@ def _deliver(args: argparse.Namespace, settings: Settings) -> int:
     pipeline = DeliveryPipeline(
         OutboxSink(outbox), NotificationLog(outbox.with_name(f"{outbox.stem}.{args.channel}.log"))
     )
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
 
 from deploy.processes import start, stop
 from deploy.topics import create_topics
@@ -20,7 +21,7 @@ from producers.publisher import Publisher
 from schemas.codec import decode
 from schemas.events import DeadLetter, Subscriber
 from schemas.topics import DEADLETTER, NOWCAST_RAW, SUBSCRIBERS
-from tests.kafka_helpers import lines, read_topic, wait_for, wait_while_running
+from tests.kafka_helpers import free_ports, lines, read_topic, wait_for, wait_while_running
 
 pytestmark = pytest.mark.kafka
 
@@ -37,8 +38,8 @@ class Pipeline:
     outbox: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, *command: str, log: str) -> subprocess.Popen[bytes]:
-        process = start(list(command), self.env, self.logs / f"{log}.log")
+    def start(self, *command: str, log: str, **env: str) -> subprocess.Popen[bytes]:
+        process = start(list(command), {**self.env, **env}, self.logs / f"{log}.log")
         self.processes.append(process)
         return process
 
@@ -84,7 +85,8 @@ def test_a_cap_through_the_broker_lands_sms_jobs_in_the_outbox(
         assert publish_jsonl(subscribers_file(tmp_path), SUBSCRIBERS, publisher) == 3
         # A broken document first: it must be dead-lettered and must not stop the stream.
         publisher.send(NOWCAST_RAW, "garbage", b'{"not": "a raw document"')
-        pipeline.start("worker", log="worker")
+        (metrics_port,) = free_ports(1)
+        pipeline.start("worker", log="worker", KENTONGAN_METRICS_PORT=str(metrics_port))
         pipeline.start_sms()
         assert replay(recorded, publisher, speed=0).published == 2
 
@@ -103,6 +105,13 @@ def test_a_cap_through_the_broker_lands_sms_jobs_in_the_outbox(
         ("normalize-nowcast", '{"not": "a raw document"')
     ]
     assert "RawDocument" in letters[0].reason or "JSON" in letters[0].reason
+
+    # Duty officers see the same story in Prometheus.
+    metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+    assert 'kentongan_signals_total{hazard="thunderstorm",source="nowcast"} 1.0' in metrics
+    assert 'kentongan_delivery_jobs_total{channel="sms"} 2.0' in metrics
+    assert 'kentongan_deadletters_total{stage="normalize-nowcast"} 1.0' in metrics
+    assert "+6281200000001" not in metrics
 
 
 def test_a_replay_after_a_restart_sends_nothing_twice(
