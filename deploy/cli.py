@@ -14,6 +14,14 @@ from pathlib import Path
 from schemas.settings import Settings
 
 
+def _stop_on_signals() -> threading.Event:
+    """SIGINT/SIGTERM end a long-running loop cleanly (offsets committed, producers flushed)."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     from deploy.kafka_runner import KafkaRunner, KafkaRunnerError
 
@@ -73,9 +81,7 @@ def _deliver(args: argparse.Namespace, settings: Settings) -> int:
     )
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = _stop_on_signals()
     print(f"delivering {args.channel} to {outbox}", flush=True)
     run_channel(
         args.channel, pipeline, bootstrap=settings.kafka_bootstrap, prefix=settings.topic_prefix,
@@ -94,12 +100,18 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
             from producers.bmkg.replay import replay
 
             if not args.replay:
-                print("kentongan produce bmkg: live polling is not built yet; use --replay DIR",
-                      file=sys.stderr)
-                return 2
+                from producers.bmkg.poll import run_polling
+
+                stop = _stop_on_signals()
+                stats = run_polling(settings, publisher, stop)
+                print(f"stopped polling BMKG: published {stats.published}, "
+                      f"unchanged {stats.not_modified}, duplicates {stats.duplicates}, "
+                      f"dead-lettered {stats.rejected}, failed fetches {stats.failed}")
+                return 0
             result = replay(Path(args.replay), publisher, speed=args.speed)
             print(f"published {result.published}, dead-lettered {result.rejected}, "
-                  f"skipped {result.skipped} (RSS index)")
+                  f"skipped {result.skipped} (RSS index), "
+                  f"{result.duplicates} already on the raw topics")
             return 0
         spec = REPORTS_RAW if args.source == "reports" else SUBSCRIBERS
         count = publish_jsonl(Path(args.file), spec, publisher)
@@ -169,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     produce = sub.add_parser("produce", help="put records on Kafka")
     produce_sub = produce.add_subparsers(dest="source", required=True)
     bmkg = produce_sub.add_parser("bmkg", help="BMKG feeds")
-    bmkg.add_argument("--replay", metavar="DIR", help="publish recorded CAP files from DIR")
+    bmkg.add_argument("--replay", metavar="DIR",
+                      help="publish recorded BMKG files (CAP, forecast, earthquake) from DIR; "
+                           "without it, poll BMKG live")
     bmkg.add_argument("--speed", type=float, default=1.0,
                       help="1 = original timing, 10 = ten times faster, 0 = as fast as possible")
     for name in ("reports", "subscribers"):

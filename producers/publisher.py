@@ -16,7 +16,7 @@ class Publisher:
     """Idempotent producer (acks=all) bound to one topic prefix."""
 
     def __init__(self, bootstrap: str, *, prefix: str = "", client_id: str = "kentongan") -> None:
-        self.prefix = prefix
+        self.bootstrap, self.prefix = bootstrap, prefix
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap,
             client_id=client_id,

@@ -102,6 +102,12 @@ class Signal(Event):
     reporter_ref: str | None = Field(
         default=None, description="hashed reporter identity (reports only); never a phone number"
     )
+    distance_km: float | None = Field(
+        default=None, description="quakes: hypocentral distance to the kelurahan, km"
+    )
+    mmi: float | None = Field(
+        default=None, description="quakes: intensity (Modified Mercalli) estimated or reported"
+    )
 
 
 class IncidentStatus(StrEnum):

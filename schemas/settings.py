@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     app_id: str = "kentongan"
     outbox: Path | None = None
     metrics_port: int = 0
+    # Named in the User-Agent of every request to BMKG, so they can reach the operator.
+    contact_url: str = "https://example.invalid/kentongan-set-KENTONGAN_CONTACT_URL"
 
     @property
     def outbox_path(self) -> Path:

@@ -1,7 +1,8 @@
 """The faust worker: reads like the pipeline diagram; the logic lives in plain modules.
 
-    bmkg.nowcast.raw ─ normalize_nowcast ─┐
-    reports.raw ───── normalize_reports ──┴─> signals ─ correlate ─> incidents ─ plan ─> alerts.*
+    bmkg.{nowcast,forecast,quake}.raw ─ normalize_bmkg ───┐
+    reports.raw ─────────────────────── normalize_reports ┴─> signals ─ correlate ─> incidents
+    incidents ─ plan (subscribers: a global table) ─> alerts.{sms,push,callcentre}
     any failure ─> deadletter (the record and the reason; the agent keeps going)
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import faust
 
-from producers.bmkg.cap import parse_cap, signals_from_cap
+from producers.bmkg import cap, forecast, quake
 from producers.reports import signal_from_report
 from schemas.codec import decode, encode, text_of
 from schemas.events import (
@@ -26,14 +27,16 @@ from schemas.events import (
     dead_letter_key,
     utc_now,
 )
-from schemas.geography import load_geography
+from schemas.geography import Geography, load_geography
 from schemas.reports import CitizenReport
 from schemas.settings import Settings
 from schemas.topics import (
     ALERT_TOPICS,
     DEADLETTER,
+    FORECAST_RAW,
     INCIDENTS,
     NOWCAST_RAW,
+    QUAKE_RAW,
     REPORTS_RAW,
     SIGNALS,
     SUBSCRIBERS,
@@ -45,6 +48,8 @@ from stream_processors.fanout import plan_deliveries
 
 log = logging.getLogger(__name__)
 Event = faust.EventT[bytes]
+# Each BMKG feed's pure parser: a raw document in, the kelurahan signals out (ValueError if bad).
+BmkgNormalizer = Callable[[RawDocument, Geography], list[Signal]]
 
 # Expected, explainable rejections (CapError, UnlocatedReport and pydantic's ValidationError are
 # all ValueErrors): they go to the dead-letter topic with the reason, not to the log as crashes.
@@ -74,7 +79,7 @@ def create_app(settings: Settings) -> faust.App:
             partitions=spec.partitions,
         )
 
-    nowcast_raw, reports_raw = topic(NOWCAST_RAW), topic(REPORTS_RAW)
+    reports_raw = topic(REPORTS_RAW)
     signals, incidents, deadletter = topic(SIGNALS), topic(INCIDENTS), topic(DEADLETTER)
     alerts = {channel: topic(spec) for channel, spec in ALERT_TOPICS.items()}
 
@@ -126,10 +131,12 @@ def create_app(settings: Settings) -> faust.App:
         agent.__qualname__ = stage
         return agent
 
-    async def normalize_nowcast(event: Event) -> None:
-        document = decode(RawDocument, event.message.value)
-        alert = parse_cap(document.body.encode(), file_name=document.name)
-        await emit_signals(signals_from_cap(alert, geography))
+    def normalize_bmkg(to_signals: BmkgNormalizer) -> Callable[[Event], Awaitable[None]]:
+        async def normalize(event: Event) -> None:
+            document = decode(RawDocument, event.message.value)
+            await emit_signals(to_signals(document, geography))
+
+        return normalize
 
     async def normalize_reports(event: Event) -> None:
         report = decode(CitizenReport, event.message.value)
@@ -164,7 +171,10 @@ def create_app(settings: Settings) -> faust.App:
             await alerts[job.channel.value].send(key=job.recipient.encode(), value=encode(job))
 
     wiring = [
-        (nowcast_raw, "normalize-nowcast", normalize_nowcast),
+        (topic(NOWCAST_RAW), "normalize-nowcast", normalize_bmkg(cap.signals_from_document)),
+        (topic(FORECAST_RAW), "normalize-forecast",
+         normalize_bmkg(forecast.signals_from_document)),
+        (topic(QUAKE_RAW), "normalize-quake", normalize_bmkg(quake.signals_from_document)),
         (reports_raw, "normalize-reports", normalize_reports),
         (signals, "correlate", correlate),
         (subscribers_topic, "track-subscribers", track_subscribers),

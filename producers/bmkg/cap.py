@@ -22,7 +22,15 @@ from defusedxml import (
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from shapely.geometry import Polygon
 
-from schemas.events import BMKG_ATTRIBUTION, Hazard, MsgType, Severity, Signal, SignalSource
+from schemas.events import (
+    BMKG_ATTRIBUTION,
+    Hazard,
+    MsgType,
+    RawDocument,
+    Severity,
+    Signal,
+    SignalSource,
+)
 from schemas.geography import Geography, load_geography
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -355,3 +363,8 @@ def _short(text: str, limit: int = 80) -> str:
 def parse_command(data: bytes, file_name: str | None = None) -> list[Signal]:
     """``kentongan parse cap FILE``: the signals the producer would publish for this file."""
     return signals_from_cap(parse_cap(data, file_name=file_name), load_geography())
+
+
+def signals_from_document(document: RawDocument, geography: Geography) -> list[Signal]:
+    """For the worker: a ``bmkg.nowcast.raw`` record's signals. Raises CapError."""
+    return signals_from_cap(parse_cap(document.body.encode(), file_name=document.name), geography)
