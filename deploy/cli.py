@@ -60,6 +60,13 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _intake(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.intake.api import run_intake
+
+    run_intake(settings)
+    return 0
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from stream_processors.worker import run_worker
 
@@ -169,12 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("action", choices=["create"])
     topics.set_defaults(func=_topics)
 
+    intake = sub.add_parser(
+        "intake", help="HTTP API for citizen reports (app, call centre) and Kannel inbound SMS"
+    )
+    intake.set_defaults(func=_intake)
+
     worker = sub.add_parser("worker", help="the faust stream processors")
     worker.add_argument("--loglevel", default="info")
     worker.set_defaults(func=_worker)
 
     deliver = sub.add_parser("deliver", help="a delivery consumer")
-    deliver.add_argument("channel", choices=["sms"])
+    # Until the gateways land, every channel can be delivered to the outbox (dry-run) sink.
+    deliver.add_argument("channel", choices=["sms", "push", "callcentre"])
     deliver.add_argument("--outbox", help="JSON-lines outbox file (default under KENTONGAN_HOME)")
     deliver.set_defaults(func=_deliver)
 

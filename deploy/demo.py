@@ -98,6 +98,7 @@ def run_demo(settings: Settings, *, timeout_s: float = 120.0, keep_broker: bool 
     run_dir = settings.home / "demo" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     outbox = run_dir / "outbox.jsonl"
+    desk = run_dir / "callcentre.jsonl"  # what the 112 desk's console would show
 
     started_broker = None
     if broker_answers(settings.kafka_bootstrap) is None:
@@ -122,9 +123,12 @@ def run_demo(settings: Settings, *, timeout_s: float = 120.0, keep_broker: bool 
             processes.append(start(["worker"], env, run_dir / "worker.log"))
             processes.append(start(["deliver", "sms", "--outbox", str(outbox)], env,
                                     run_dir / "deliver-sms.log"))
+            processes.append(start(["deliver", "callcentre", "--outbox", str(desk)], env,
+                                   run_dir / "deliver-callcentre.log"))
             result = replay(scenario / "cap", publisher, speed=0)
-            print(f"replayed {result.published} recorded BMKG CAP alerts "
-                  f"({result.skipped} RSS index skipped)", flush=True)
+            print(f"replayed {result.published} recorded BMKG documents ({result.skipped} RSS "
+                  f"indexes skipped, {result.duplicates} already on the topic: the same alert "
+                  "in another language)", flush=True)
             until = time.monotonic() + timeout_s
             # Reports follow the warning, as they did in the street: wait for the incident.
             if not _wait(watcher, until, lambda: watcher.observed.incidents):
@@ -137,10 +141,11 @@ def run_demo(settings: Settings, *, timeout_s: float = 120.0, keep_broker: bool 
         want = int(expected["min_sms"])
         settled = _wait(watcher, until, lambda: (
             watcher.observed.delivered["sms"] >= want
+            and watcher.observed.delivered["callcentre"] >= int(expected["min_callcentre"])
             and len(watcher.observed.deadletters) >= int(expected["min_deadletters"])
         ))
         _wait(watcher, time.monotonic() + 3, None)  # let stragglers land before the summary
-        _summarise(watcher.observed, outbox, run_dir)
+        _summarise(watcher.observed, outbox, desk, run_dir)
         if not settled:
             print(f"the scenario did not settle within {timeout_s:.0f} s", file=sys.stderr)
             return 1
@@ -156,7 +161,7 @@ def run_demo(settings: Settings, *, timeout_s: float = 120.0, keep_broker: bool 
             started_broker.down()
 
 
-def _summarise(observed: Observed, outbox: Path, run_dir: Path) -> None:
+def _summarise(observed: Observed, outbox: Path, desk: Path, run_dir: Path) -> None:
     print("\n== Kentongan demo: what happened ==")
     print(f"incidents raised: {len(observed.incidents)}")
     for incident in sorted(observed.incidents.values(), key=lambda i: i.incident_id):
@@ -170,4 +175,5 @@ def _summarise(observed: Observed, outbox: Path, run_dir: Path) -> None:
         reason = " ".join(letter.reason.split())
         print(f"  [{letter.stage}] {reason[:110]}")
     print(f"outbox: {outbox}")
+    print(f"call-centre desk: {desk}")
     print(f"logs: {run_dir}")

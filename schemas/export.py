@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from schemas.reports import CitizenReport
+from pydantic import BaseModel
+
+from schemas.reports import CitizenReport, NormalizedReport, ReportSubmission
 from schemas.topics import CATALOGUE
 
 
 def export_json_schemas(directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
-    models = {spec.value for spec in CATALOGUE if spec.value is not None} | {CitizenReport}
+    extra: set[type[BaseModel]] = {CitizenReport, ReportSubmission, NormalizedReport}
+    models = {spec.value for spec in CATALOGUE if spec.value is not None} | extra
     written = []
     for model in sorted(models, key=lambda m: m.__name__):
         path = directory / f"{model.__name__}.v1.schema.json"

@@ -16,7 +16,12 @@ from typing import Any
 import faust
 
 from producers.bmkg import cap, forecast, quake
-from producers.reports import signal_from_report
+from producers.reports import (
+    UnlocatedReport,
+    callcentre_job,
+    report_from_raw,
+    signal_from_report,
+)
 from schemas.codec import decode, encode, text_of
 from schemas.events import (
     DeadLetter,
@@ -28,7 +33,6 @@ from schemas.events import (
     utc_now,
 )
 from schemas.geography import Geography, load_geography
-from schemas.reports import CitizenReport
 from schemas.settings import Settings
 from schemas.topics import (
     ALERT_TOPICS,
@@ -139,8 +143,18 @@ def create_app(settings: Settings) -> faust.App:
         return normalize
 
     async def normalize_reports(event: Event) -> None:
-        report = decode(CitizenReport, event.message.value)
-        await emit_signals([signal_from_report(report, geography)])
+        # The intake keeps the body as received; a body without report_id has it in the key.
+        report = report_from_raw(event.message.key, event.message.value)
+        try:
+            found = signal_from_report(report, geography)
+        except UnlocatedReport:
+            # Nobody's report is dropped: a person at the 112 desk reads it and calls back.
+            # It is dead-lettered as well (re-raised), so the audit trail shows why.
+            job = callcentre_job(report, geography, utc_now())
+            metrics.JOBS.labels(channel=job.channel.value).inc()
+            await alerts[job.channel.value].send(key=job.recipient.encode(), value=encode(job))
+            raise
+        await emit_signals([found])
 
     async def correlate(event: Event) -> None:
         signal = decode(Signal, event.message.value)
