@@ -48,6 +48,14 @@ class MsgType(StrEnum):
     CANCEL = "Cancel"
 
 
+class Proximity(StrEnum):
+    """Where a warning lies relative to the kelurahan it is about."""
+
+    INSIDE = "inside"
+    # Over a Lombok Barat desa bordering the kelurahan, not over the kelurahan itself.
+    ADJACENT = "adjacent"
+
+
 class SignalSource(StrEnum):
     NOWCAST = "nowcast"
     FORECAST = "forecast"
@@ -89,6 +97,7 @@ class Signal(Event):
     msg_type: MsgType = MsgType.ALERT
     references: list[str] = Field(default_factory=list)
     area_code: str = Field(pattern=r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
+    proximity: Proximity = Proximity.INSIDE
     area_name: str
     kecamatan_code: str
     kecamatan_name: str
@@ -131,6 +140,7 @@ class Incident(Event):
     kecamatan_name: str
     hazard: Hazard
     severity: Severity
+    proximity: Proximity = Proximity.INSIDE
     headline: str
     opened_at: AwareDatetime
     updated_at: AwareDatetime

@@ -16,6 +16,7 @@ from schemas.events import (
     Incident,
     IncidentStatus,
     MsgType,
+    Proximity,
     Severity,
     Signal,
     SignalSource,
@@ -118,6 +119,7 @@ def apply(state: AreaState, signal: Signal, now: datetime) -> tuple[AreaState, l
             kecamatan_name=signal.kecamatan_name,
             hazard=signal.hazard,
             severity=signal.severity,
+            proximity=signal.proximity,
             headline=signal.headline,
             opened_at=now,
             updated_at=now,
@@ -135,6 +137,10 @@ def apply(state: AreaState, signal: Signal, now: datetime) -> tuple[AreaState, l
     changes: dict[str, object] = {}
     if SEVERITY_RANK[signal.severity] > SEVERITY_RANK[severity]:
         severity, status = signal.severity, IncidentStatus.ESCALATED
+    if current.proximity is Proximity.ADJACENT and signal.proximity is Proximity.INSIDE:
+        # The weather crossed the city border: now the kelurahan itself is warned.
+        status = IncidentStatus.ESCALATED
+        changes["proximity"] = Proximity.INSIDE
     warned = current.attribution is not None
     if (
         warned

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from schemas.events import Channel, DeliveryJob, Incident, IncidentStatus, Subscriber
+from schemas.events import Channel, DeliveryJob, Incident, IncidentStatus, Proximity, Subscriber
 from stream_processors.render import render_text
 
 # Citizens hear when something starts, gets worse, or is over; routine updates go to the
@@ -32,6 +32,10 @@ def plan_deliveries(
 ) -> list[DeliveryJob]:
     """One job per (recipient, channel) among active subscribers of the incident's kelurahan."""
     if incident.status not in NOTIFY_STATUSES:
+        return []
+    if incident.proximity is Proximity.ADJACENT:
+        # A warning over the neighbouring desa is the duty officer's to watch, not a reason
+        # to wake the kelurahan; it escalates to INSIDE when the warning covers the kelurahan.
         return []
     if incident.attribution is None:
         # Citizens' phones ring only for an official (BMKG) warning; incidents built from

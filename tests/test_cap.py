@@ -19,7 +19,14 @@ from producers.bmkg.cap import (
     parse_cap,
     signals_from_cap,
 )
-from schemas.events import BMKG_ATTRIBUTION, Hazard, MsgType, Severity, SignalSource
+from schemas.events import (
+    BMKG_ATTRIBUTION,
+    Hazard,
+    MsgType,
+    Proximity,
+    Severity,
+    SignalSource,
+)
 from schemas.geography import Geography, load_geography
 
 DATA = Path(__file__).parent / "data" / "bmkg"
@@ -464,3 +471,40 @@ def test_arbitrary_bytes_give_an_alert_or_cap_error(data: bytes) -> None:
 @given(mutated_cap())
 def test_mutated_cap_gives_an_alert_or_cap_error(data: bytes) -> None:
     assert_alert_or_cap_error(data)
+
+
+# --- warnings over the Lombok Barat border ---------------------------------------------------
+
+
+def over(name: str, geometry: object) -> bytes:
+    """A test CAP whose only polygon is ``geometry`` (shapely, lon/lat) in CAP lat,lon text."""
+    ring = " ".join(f"{y:.3f},{x:.3f}" for x, y in geometry.exterior.coords)  # type: ignore[attr-defined]
+    text = re.sub(r"(<polygon>.*?</polygon>\s*)+", f"<polygon>{ring}</polygon>\n    ",
+                  read(name).decode(), flags=re.S)
+    return text.encode()
+
+
+def largest_part(geometry: object) -> object:
+    parts = getattr(geometry, "geoms", [geometry])
+    return max(parts, key=lambda part: part.area)
+
+
+def test_a_warning_over_a_bordering_desa_is_adjacent_to_its_kelurahan(geo: Geography) -> None:
+    jatisela = geo.neighbours["52.01.09.2010"]  # Gunungsari, borders Ampenan Utara and Bintaro
+    inner = largest_part(jatisela.geometry.buffer(-0.0008))
+    signals = signals_from_cap(parse_cap(over(TEST_1, inner), file_name=TEST_1), geo)
+    assert signals, "the shrunk desa polygon should still reach Mataram's border kelurahan"
+    assert {s.proximity for s in signals} == {Proximity.ADJACENT}
+    expected = {area.code for area in geo.adjacent_kelurahan("52.01.09.2010")}
+    assert {s.area_code for s in signals} == expected
+    assert "52.71.01.1007" in expected  # Ampenan Utara
+
+
+def test_inside_wins_over_adjacent_for_the_same_kelurahan(geo: Geography) -> None:
+    ampenan_utara = geo.kelurahan["52.71.01.1007"].geometry
+    jatisela = geo.neighbours["52.01.09.2010"].geometry
+    both = largest_part(ampenan_utara.union(jatisela).buffer(-0.0005))
+    signals = signals_from_cap(parse_cap(over(TEST_1, both), file_name=TEST_1), geo)
+    proximity = {s.area_code: s.proximity for s in signals}
+    assert proximity["52.71.01.1007"] is Proximity.INSIDE
+    assert len(proximity) == len(signals)  # one signal per kelurahan, never two

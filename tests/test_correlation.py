@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from schemas.events import Hazard, Incident, IncidentStatus, MsgType, Severity, Signal
+from schemas.events import (
+    Hazard,
+    Incident,
+    IncidentStatus,
+    MsgType,
+    Proximity,
+    Severity,
+    Signal,
+)
 from stream_processors.correlation import AreaState, apply
 from tests.factories import T0, report, warning
 
@@ -87,3 +95,13 @@ def test_unrelated_hazards_are_separate_incidents() -> None:
 def test_a_cancel_for_nothing_open_is_ignored() -> None:
     _, published = fold(warning(msg_type=MsgType.CANCEL))
     assert published == []
+
+
+def test_a_warning_next_door_becomes_inside_when_it_crosses_the_border() -> None:
+    nearby = warning(signal_id="near", proximity=Proximity.ADJACENT)
+    inside = warning(signal_id="in", effective=T0 + timedelta(minutes=30))
+    _, published = fold(nearby, inside)
+    assert [(i.status, i.proximity) for i in published] == [
+        (IncidentStatus.OPENED, Proximity.ADJACENT),
+        (IncidentStatus.ESCALATED, Proximity.INSIDE),
+    ]

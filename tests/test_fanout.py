@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.events import Channel, Incident, IncidentStatus
+from schemas.events import Channel, Incident, IncidentStatus, Proximity
 from stream_processors.correlation import AreaState, apply
 from stream_processors.fanout import plan_deliveries
 from stream_processors.render import render_text
@@ -68,3 +68,9 @@ def test_all_clear_has_no_until_time() -> None:
     resolved = opened().model_copy(update={"status": IncidentStatus.RESOLVED, "version": 2})
     text = render_text(resolved)
     assert text.startswith("[KENTONGAN] SELESAI") and "s/d" not in text
+
+
+def test_a_warning_over_the_neighbouring_desa_does_not_ring_phones() -> None:
+    _, versions = apply(AreaState(), warning(proximity=Proximity.ADJACENT), T0)
+    people = [subscriber("s1", "+6281200000001", [AMPENAN_SELATAN])]
+    assert plan_deliveries(versions[0], people, T0) == []

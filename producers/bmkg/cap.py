@@ -26,12 +26,13 @@ from schemas.events import (
     BMKG_ATTRIBUTION,
     Hazard,
     MsgType,
+    Proximity,
     RawDocument,
     Severity,
     Signal,
     SignalSource,
 )
-from schemas.geography import Geography, load_geography
+from schemas.geography import Area, Geography, load_geography
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 _NS = "{" + CAP_NS + "}"
@@ -221,15 +222,25 @@ def hazard_of(alert: CapAlert) -> Hazard:
 
 def signals_from_cap(alert: CapAlert, geography: Geography) -> list[Signal]:
     """One ``Signal`` per Mataram kelurahan the alert's polygons overlap with positive area
-    (sorted by code); ``[]`` when none do, or when the alert is not ``status`` Actual.
+    (sorted by code), then one ``adjacent`` signal per kelurahan that only borders a Lombok
+    Barat desa the polygons overlap; ``[]`` when neither, or when not ``status`` Actual.
 
     A Cancel yields Cancel signals for the kelurahan its own polygons cover; a Cancel that
     carries no polygons yields none, and consumers must follow its ``references``.
     """
     if alert.status not in _PUBLIC_STATUSES:
         return []
-    areas = geography.kelurahan_overlapping(alert.shapely_polygons())
-    if not areas:
+    polygons = alert.shapely_polygons()
+    inside = geography.kelurahan_overlapping(polygons)
+    covered = {area.code for area in inside}
+    nearby: dict[str, Area] = {}
+    for desa in geography.neighbours_overlapping(polygons):
+        for area in geography.adjacent_kelurahan(desa.code):
+            if area.code not in covered:
+                nearby.setdefault(area.code, area)
+    placed = [(area, Proximity.INSIDE) for area in inside]
+    placed += [(nearby[code], Proximity.ADJACENT) for code in sorted(nearby)]
+    if not placed:
         return []
     source_id = alert.dedupe_key()
     hazard = hazard_of(alert)
@@ -242,6 +253,7 @@ def signals_from_cap(alert: CapAlert, geography: Geography) -> list[Signal]:
             msg_type=alert.msg_type,
             references=references,
             area_code=area.code,
+            proximity=proximity,
             area_name=area.name,
             kecamatan_code=area.kecamatan_code,
             kecamatan_name=area.kecamatan_name,
@@ -253,7 +265,7 @@ def signals_from_cap(alert: CapAlert, geography: Geography) -> list[Signal]:
             expires=alert.expires,
             attribution=BMKG_ATTRIBUTION,
         )
-        for area in areas
+        for area, proximity in placed
     ]
 
 
