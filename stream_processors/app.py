@@ -111,6 +111,10 @@ def create_app(settings: Settings) -> faust.App:
             value=encode(letter),
         )
 
+    # Where each CAP alert lay, so an Update or Cancel naming it in <references> (possibly with
+    # no polygon of its own) reaches the same kelurahan, whichever worker parsed the original.
+    placements = app.GlobalTable("cap-placements", partitions=NOWCAST_RAW.partitions)
+
     async def emit_signals(found: list[Signal]) -> None:
         for signal in found:
             metrics.SIGNALS.labels(source=signal.source.value, hazard=signal.hazard.value).inc()
@@ -134,6 +138,17 @@ def create_app(settings: Settings) -> faust.App:
         agent.__name__ = stage
         agent.__qualname__ = stage
         return agent
+
+    async def normalize_nowcast(event: Event) -> None:
+        document = decode(RawDocument, event.message.value)
+        alert = cap.parse_cap(document.body.encode(), file_name=document.name)
+        referenced = cap.referenced_placement(alert, placements.get)
+        found = cap.signals_from_cap(alert, geography, referenced)
+        covered = cap.still_covered(found)
+        if covered or referenced:
+            for key in cap.placement_keys(alert):
+                placements[key] = [[code, proximity.value] for code, proximity in covered]
+        await emit_signals(found)
 
     def normalize_bmkg(to_signals: BmkgNormalizer) -> Callable[[Event], Awaitable[None]]:
         async def normalize(event: Event) -> None:
@@ -185,7 +200,7 @@ def create_app(settings: Settings) -> faust.App:
             await alerts[job.channel.value].send(key=job.recipient.encode(), value=encode(job))
 
     wiring = [
-        (topic(NOWCAST_RAW), "normalize-nowcast", normalize_bmkg(cap.signals_from_document)),
+        (topic(NOWCAST_RAW), "normalize-nowcast", normalize_nowcast),
         (topic(FORECAST_RAW), "normalize-forecast",
          normalize_bmkg(forecast.signals_from_document)),
         (topic(QUAKE_RAW), "normalize-quake", normalize_bmkg(quake.signals_from_document)),

@@ -17,7 +17,10 @@ from producers.bmkg.cap import (
     hazard_of,
     kecamatan_names_in_description,
     parse_cap,
+    placement_keys,
+    referenced_placement,
     signals_from_cap,
+    still_covered,
 )
 from schemas.events import (
     BMKG_ATTRIBUTION,
@@ -508,3 +511,69 @@ def test_inside_wins_over_adjacent_for_the_same_kelurahan(geo: Geography) -> Non
     proximity = {s.area_code: s.proximity for s in signals}
     assert proximity["52.71.01.1007"] is Proximity.INSIDE
     assert len(proximity) == len(signals)  # one signal per kelurahan, never two
+
+
+# --- Update and Cancel that follow their <references> -----------------------------------------
+
+ALERT_1_REF = f"{SENDER},2.49.0.1.360.0.2026.11.27.06.52.001,2026-11-27T14:30:00+08:00"
+
+
+def follow_up(msg_type: str, *, polygons: bool, sent: str = "15:10") -> CapAlert:
+    """An Update/Cancel of test alert 1 that names it in <references>, with or without area."""
+    replacements = [
+        ("<sent>2026-11-27T14:30:00+08:00</sent>", f"<sent>2026-11-27T{sent}:00+08:00</sent>"),
+        ("<msgType>Alert</msgType>", f"<msgType>{msg_type}</msgType>"),
+        ("<scope>Public</scope>",
+         f"<scope>Public</scope>\n  <references>{ALERT_1_REF}</references>"),
+    ]
+    data = edit(TEST_1, *replacements)
+    if not polygons:
+        data = re.sub(rb"\s*<polygon>.*?</polygon>", b"", data, flags=re.S)
+    return parse_cap(data, file_name="mataram_test_CNB20261127003_alert.xml")
+
+
+def recorded_for(alert: CapAlert, geo: Geography) -> dict[str, list[tuple[str, Proximity]]]:
+    """What the worker remembers after an alert: its placement under each of its keys."""
+    covered = still_covered(signals_from_cap(alert, geo))
+    return {key: covered for key in placement_keys(alert)}
+
+
+def test_a_cancel_without_polygons_cancels_the_kelurahan_of_the_alert_it_names(
+    geo: Geography,
+) -> None:
+    memory = recorded_for(parse_file(TEST_1), geo)
+    cancel = follow_up("Cancel", polygons=False)
+    assert signals_from_cap(cancel, geo) == []  # alone it cannot know where it applies
+    signals = signals_from_cap(cancel, geo, referenced_placement(cancel, memory.get))
+    assert [(s.area_code, s.msg_type) for s in signals] == [("52.71.01.1004", MsgType.CANCEL)]
+
+
+def test_an_update_without_polygons_keeps_the_referenced_areas(geo: Geography) -> None:
+    memory = recorded_for(parse_file(TEST_1), geo)
+    update = follow_up("Update", polygons=False)
+    signals = signals_from_cap(update, geo, referenced_placement(update, memory.get))
+    assert [(s.area_code, s.msg_type) for s in signals] == [("52.71.01.1004", MsgType.UPDATE)]
+
+
+def test_an_update_that_moves_cancels_the_kelurahan_it_no_longer_covers(geo: Geography) -> None:
+    memory = recorded_for(parse_file(TEST_1), geo)
+    moved = over(TEST_1, largest_part(geo.kelurahan["52.71.02.1011"].geometry.buffer(-0.0005)))
+    moved = moved.replace(b"<msgType>Alert</msgType>", b"<msgType>Update</msgType>").replace(
+        b"<scope>Public</scope>",
+        f"<scope>Public</scope>\n  <references>{ALERT_1_REF}</references>".encode())
+    update = parse_cap(moved, file_name="mataram_test_CNB20261127004_alert.xml")
+    signals = signals_from_cap(update, geo, referenced_placement(update, memory.get))
+    assert [(s.area_code, s.msg_type) for s in signals] == [
+        ("52.71.01.1004", MsgType.CANCEL), ("52.71.02.1011", MsgType.UPDATE),
+    ]
+
+
+def test_a_reissued_alert_is_found_by_sender_and_sent_when_its_oid_changed(
+    geo: Geography,
+) -> None:
+    original = parse_file(TEST_1)
+    memory = recorded_for(original, geo)
+    del memory[f"id|{original.identifier}"]  # BMKG re-issued it under another OID
+    cancel = follow_up("Cancel", polygons=False)
+    assert [s.area_code for s in signals_from_cap(
+        cancel, geo, referenced_placement(cancel, memory.get))] == ["52.71.01.1004"]

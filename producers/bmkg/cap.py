@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as DefusedET
@@ -27,12 +28,11 @@ from schemas.events import (
     Hazard,
     MsgType,
     Proximity,
-    RawDocument,
     Severity,
     Signal,
     SignalSource,
 )
-from schemas.geography import Area, Geography, load_geography
+from schemas.geography import Geography, load_geography
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 _NS = "{" + CAP_NS + "}"
@@ -77,6 +77,10 @@ class CapReference(BaseModel):
     def as_cap(self) -> str:
         """The CAP wire form ``sender,identifier,sent``."""
         return f"{self.sender},{self.identifier},{self.sent.isoformat()}"
+
+    def lookup_keys(self) -> list[str]:
+        """Where the referenced alert's areas are recorded (see :func:`placement_keys`)."""
+        return _message_keys(self.sender, self.identifier, self.sent)
 
 
 class CapAlert(BaseModel):
@@ -220,39 +224,96 @@ def hazard_of(alert: CapAlert) -> Hazard:
     return Hazard.OTHER
 
 
-def signals_from_cap(alert: CapAlert, geography: Geography) -> list[Signal]:
-    """One ``Signal`` per Mataram kelurahan the alert's polygons overlap with positive area
-    (sorted by code), then one ``adjacent`` signal per kelurahan that only borders a Lombok
-    Barat desa the polygons overlap; ``[]`` when neither, or when not ``status`` Actual.
+#: Where an alert lies: (kelurahan code, proximity) pairs.
+Placement = Sequence[tuple[str, Proximity]]
 
-    A Cancel yields Cancel signals for the kelurahan its own polygons cover; a Cancel that
-    carries no polygons yields none, and consumers must follow its ``references``.
+
+def _message_keys(sender: str, identifier: str, sent: datetime) -> list[str]:
+    # The identifier is exact; sender + sent (as a UTC instant) survives BMKG re-issuing the
+    # same alert under a new OID, at the cost of merging alerts sent in the same second.
+    return [f"id|{identifier}", f"sent|{sender}|{sent.astimezone(UTC).isoformat()}"]
+
+
+def placement_keys(alert: CapAlert) -> list[str]:
+    """Keys under which the worker records ``placement(alert)``, so a later Update or Cancel
+    that names this alert in ``<references>`` can find the kelurahan it covered."""
+    return _message_keys(alert.sender, alert.identifier, alert.sent)
+
+
+def referenced_placement(
+    alert: CapAlert, recorded: Callable[[str], Placement | None]
+) -> list[tuple[str, Proximity]]:
+    """Union of where the alerts named in ``<references>`` lay, per ``recorded(key)``; for each
+    reference the exact identifier is tried before sender + sent."""
+    found: dict[str, Proximity] = {}
+    for reference in alert.references:
+        for key in reference.lookup_keys():
+            areas = recorded(key)
+            if areas:
+                for code, proximity in areas:
+                    # INSIDE outranks ADJACENT when two referenced alerts disagree.
+                    if found.get(code) is not Proximity.INSIDE:
+                        found[code] = Proximity(proximity)
+                break
+    return sorted(found.items())
+
+
+def still_covered(signals: Sequence[Signal]) -> list[tuple[str, Proximity]]:
+    """Where an alert lies once its signals apply: what a later Update or Cancel refers to."""
+    return [(s.area_code, s.proximity) for s in signals if s.msg_type is not MsgType.CANCEL]
+
+
+def placement(alert: CapAlert, geography: Geography) -> list[tuple[str, Proximity]]:
+    """Kelurahan the polygons overlap with positive area (inside), then kelurahan that only
+    border a Lombok Barat desa the polygons overlap (adjacent)."""
+    polygons = alert.shapely_polygons()
+    inside = [area.code for area in geography.kelurahan_overlapping(polygons)]
+    nearby = {
+        area.code
+        for desa in geography.neighbours_overlapping(polygons)
+        for area in geography.adjacent_kelurahan(desa.code)
+    } - set(inside)
+    return [(code, Proximity.INSIDE) for code in inside] + [
+        (code, Proximity.ADJACENT) for code in sorted(nearby)
+    ]
+
+
+def signals_from_cap(
+    alert: CapAlert, geography: Geography, referenced: Placement = ()
+) -> list[Signal]:
+    """One ``Signal`` per kelurahan of ``placement(alert)``; ``[]`` when there is none, or when
+    the alert is not ``status`` Actual.
+
+    ``referenced`` is where the alerts this one names in ``<references>`` lay (the worker
+    remembers it). An Update replaces them: its own areas get Update signals and referenced
+    areas it no longer covers get Cancel signals; an Update without polygons keeps their areas.
+    A Cancel cancels its own areas and every referenced one.
     """
     if alert.status not in _PUBLIC_STATUSES:
         return []
-    polygons = alert.shapely_polygons()
-    inside = geography.kelurahan_overlapping(polygons)
-    covered = {area.code for area in inside}
-    nearby: dict[str, Area] = {}
-    for desa in geography.neighbours_overlapping(polygons):
-        for area in geography.adjacent_kelurahan(desa.code):
-            if area.code not in covered:
-                nearby.setdefault(area.code, area)
-    placed = [(area, Proximity.INSIDE) for area in inside]
-    placed += [(nearby[code], Proximity.ADJACENT) for code in sorted(nearby)]
-    if not placed:
+    placed = dict(placement(alert, geography))
+    dropped: dict[str, Proximity] = {}
+    if alert.msg_type is MsgType.UPDATE:
+        if not alert.polygons:
+            placed = dict(referenced)
+        dropped = {code: p for code, p in referenced if code not in placed}
+    elif alert.msg_type is MsgType.CANCEL:
+        placed = {**dict(referenced), **placed}
+    if not placed and not dropped:
         return []
     source_id = alert.dedupe_key()
     hazard = hazard_of(alert)
     references = [ref.as_cap() for ref in alert.references]
+    areas = [(code, p, alert.msg_type) for code, p in placed.items()]
+    areas += [(code, p, MsgType.CANCEL) for code, p in dropped.items()]
     return [
         Signal(
-            signal_id=f"{source_id}#{area.code}",
+            signal_id=f"{source_id}#{code}",
             source=SignalSource.NOWCAST,
             source_id=source_id,
-            msg_type=alert.msg_type,
+            msg_type=msg_type,
             references=references,
-            area_code=area.code,
+            area_code=code,
             proximity=proximity,
             area_name=area.name,
             kecamatan_code=area.kecamatan_code,
@@ -265,7 +326,8 @@ def signals_from_cap(alert: CapAlert, geography: Geography) -> list[Signal]:
             expires=alert.expires,
             attribution=BMKG_ATTRIBUTION,
         )
-        for area, proximity in placed
+        for code, proximity, msg_type in sorted(areas)
+        for area in [geography.kelurahan[code]]
     ]
 
 
@@ -375,8 +437,3 @@ def _short(text: str, limit: int = 80) -> str:
 def parse_command(data: bytes, file_name: str | None = None) -> list[Signal]:
     """``kentongan parse cap FILE``: the signals the producer would publish for this file."""
     return signals_from_cap(parse_cap(data, file_name=file_name), load_geography())
-
-
-def signals_from_document(document: RawDocument, geography: Geography) -> list[Signal]:
-    """For the worker: a ``bmkg.nowcast.raw`` record's signals. Raises CapError."""
-    return signals_from_cap(parse_cap(document.body.encode(), file_name=document.name), geography)
