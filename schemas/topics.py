@@ -40,7 +40,9 @@ class TopicSpec:
 
 
 # Raw documents are kept a year: they are the audit trail and the replay source.
-NOWCAST_RAW = TopicSpec("bmkg.nowcast.raw", "source_id", RawDocument, 3,
+# One partition: an Update or Cancel must be read after the alert it references (keys differ,
+# so several partitions could reorder them), and BMKG issues tens of alerts an hour at most.
+NOWCAST_RAW = TopicSpec("bmkg.nowcast.raw", "source_id", RawDocument, 1,
                         retention_ms=365 * DAY_MS, doc="BMKG nowcast CAP documents as fetched")
 FORECAST_RAW = TopicSpec("bmkg.forecast.raw", "source_id", RawDocument, 3,
                          retention_ms=365 * DAY_MS, doc="BMKG forecast JSON per adm4 as fetched")
