@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Literal, Self
 
@@ -114,3 +115,19 @@ class NormalizedReport(BaseModel):
     route: Route
     matched: Matched
     flags: list[str] = Field(default_factory=list, description="e.g. gps_outside_mataram")
+
+
+class RateRule(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    count: int = Field(ge=1)
+    per_seconds: float = Field(gt=0)
+
+
+# A citizen rarely has more than a few distinct emergencies to report in a minute; a call-centre
+# agent files on behalf of callers, so the same caller's number may legitimately recur more.
+DEFAULT_RULES: Mapping[ReportChannel, Sequence[RateRule]] = {
+    ReportChannel.APP: (RateRule(count=5, per_seconds=60), RateRule(count=20, per_seconds=3600)),
+    ReportChannel.SMS: (RateRule(count=5, per_seconds=60), RateRule(count=20, per_seconds=3600)),
+    ReportChannel.CALLCENTRE: (RateRule(count=20, per_seconds=60),),
+}

@@ -22,12 +22,11 @@ import pytest
 
 from deploy.topics import create_topics
 from producers.intake.api import create_app
-from producers.intake.ratelimit import RateRule
 from producers.intake.server import ServerThread
-from producers.intake.settings import IntakeSettings
 from producers.publisher import Publisher
 from schemas.events import Hazard, Incident, IncidentStatus, Severity
-from schemas.reports import ReportChannel
+from schemas.reports import RateRule, ReportChannel
+from schemas.settings import IntakeSettings
 from schemas.topics import INCIDENTS, REPORTS_RAW
 from tests.kafka_helpers import read_topic, wait_for
 

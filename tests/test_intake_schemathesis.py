@@ -16,11 +16,10 @@ from schemathesis.core.result import Ok
 
 from deploy.topics import create_topics
 from producers.intake.api import create_app
-from producers.intake.ratelimit import RateRule
 from producers.intake.server import ServerThread
-from producers.intake.settings import IntakeSettings
 from producers.publisher import Publisher
-from schemas.reports import ReportChannel
+from schemas.reports import RateRule, ReportChannel
+from schemas.settings import IntakeSettings
 
 pytestmark = pytest.mark.kafka
 

@@ -19,11 +19,11 @@ import pytest
 from producers.intake.api import create_app, kannel_sender_e164, openapi_document
 from producers.intake.kannel import decide, subscriber_id_for
 from producers.intake.phones import InvalidPhone, normalize_reporter, safe_reporter_ref, to_e164
-from producers.intake.ratelimit import RateLimiter, RateRule
+from producers.intake.ratelimit import RateLimiter
 from producers.intake.server import ServerThread
-from producers.intake.settings import IntakeSettings
 from schemas.geography import load_geography
-from schemas.reports import ReportChannel
+from schemas.reports import RateRule, ReportChannel
+from schemas.settings import IntakeSettings
 
 GEO = load_geography()
 AT = datetime(2026, 11, 27, 6, 35, tzinfo=UTC)

@@ -28,10 +28,10 @@ from deploy.topics import create_topics
 from producers.intake.api import create_app
 from producers.intake.kannel import subscriber_id_for
 from producers.intake.server import ServerThread
-from producers.intake.settings import IntakeSettings
 from producers.publisher import Publisher
 from schemas.codec import decode
 from schemas.events import Subscriber
+from schemas.settings import IntakeSettings
 from schemas.topics import REPORTS_RAW, SUBSCRIBERS
 from tests.kafka_helpers import read_topic
 

@@ -44,7 +44,6 @@ from producers.intake.phones import (
     to_e164,
 )
 from producers.intake.ratelimit import RateLimiter
-from producers.intake.settings import IntakeSettings
 from producers.intake.store import ReportRecord, ReportStore
 from producers.publisher import Publisher
 from producers.reports import normalize
@@ -57,7 +56,7 @@ from schemas.reports import (
     ReportSubmission,
     Route,
 )
-from schemas.settings import Settings
+from schemas.settings import IntakeSettings, Settings
 from schemas.topics import REPORTS_RAW, SUBSCRIBERS
 
 log = logging.getLogger("kentongan.intake")
@@ -427,7 +426,7 @@ def run_intake(settings: Settings, intake: IntakeSettings | None = None) -> None
     """``kentongan intake``: serve on ``intake.host:intake.port`` until SIGINT/SIGTERM."""
     import uvicorn
 
-    intake = intake or IntakeSettings()
+    intake = intake or settings.intake
     publisher = Publisher(settings.kafka_bootstrap, prefix=settings.topic_prefix,
                           client_id="kentongan-intake")
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal into the handler

@@ -11,25 +11,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from schemas.reports import ReportChannel
-
-
-class RateRule(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    count: int = Field(ge=1)
-    per_seconds: float = Field(gt=0)
-
-
-# A citizen rarely has more than a few distinct emergencies to report in a minute; a call-centre
-# agent files on behalf of callers, so the same caller's number may legitimately recur more.
-DEFAULT_RULES: Mapping[ReportChannel, Sequence[RateRule]] = {
-    ReportChannel.APP: (RateRule(count=5, per_seconds=60), RateRule(count=20, per_seconds=3600)),
-    ReportChannel.SMS: (RateRule(count=5, per_seconds=60), RateRule(count=20, per_seconds=3600)),
-    ReportChannel.CALLCENTRE: (RateRule(count=20, per_seconds=60),),
-}
+from schemas.reports import RateRule, ReportChannel
 
 
 class RateLimiter:
