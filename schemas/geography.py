@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypedDict
 
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, shape
@@ -51,6 +51,18 @@ class Area:
     # lon/lat; excluded from eq/repr: identity is the code, and a repr of 80 vertices helps nobody.
     geometry: BaseGeometry = field(compare=False, repr=False)
     in_mataram: bool
+
+    def signal_fields(self) -> AreaFields:
+        """The place fields every ``Signal`` about this area carries."""
+        return AreaFields(area_code=self.code, area_name=self.name,
+                          kecamatan_code=self.kecamatan_code, kecamatan_name=self.kecamatan_name)
+
+
+class AreaFields(TypedDict):
+    area_code: str
+    area_name: str
+    kecamatan_code: str
+    kecamatan_name: str
 
 
 class Geography:

@@ -33,7 +33,7 @@ from schemas.codec import decode
 from schemas.events import Subscriber
 from schemas.settings import IntakeSettings
 from schemas.topics import REPORTS_RAW, SUBSCRIBERS
-from tests.kafka_helpers import read_topic
+from tests.kafka_helpers import free_ports, read_topic
 
 PHONE, SHORT_CODE, SECRET = "+6281234567890", "1212", "kannel-test-secret"
 SBIN = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
@@ -67,14 +67,6 @@ def _boxes(admin_port: int) -> str:
     status = _admin_status(admin_port)
     return status.split("Box connections:")[-1].split("SMSC connections:")[0] \
         if "Box connections:" in status else ""
-
-
-def _free_ports(count: int) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
 
 
 @dataclass
@@ -117,7 +109,7 @@ def kannel(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterator[
     with ExitStack() as stack:
         publisher = stack.enter_context(Publisher(kafka_bootstrap, prefix=topic_prefix))
         server = stack.enter_context(ServerThread(create_app(settings, publisher)))
-        admin, box, sendsms, fake = _free_ports(4)
+        admin, box, sendsms, fake = free_ports(4)
         conf = tmp_path / "kannel.conf"
         conf.write_text(render_kannel_conf(
             ports=KannelPorts(admin, box, sendsms, fake), intake_url=server.url,

@@ -11,18 +11,12 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 
-import defusedxml.ElementTree as DefusedET
-from defusedxml import (
-    DefusedXmlException,
-    DTDForbidden,
-    EntitiesForbidden,
-    ExternalReferenceForbidden,
-)
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from shapely.geometry import Polygon
 
+from producers.bmkg.safexml import parse_untrusted, shorten
 from schemas.events import (
     BMKG_ATTRIBUTION,
     Hazard,
@@ -133,9 +127,9 @@ def parse_cap(data: bytes, *, file_name: str | None = None) -> CapAlert:
     entities (billion laughs, XXE), a root that is not a CAP 1.2 ``alert``, missing required
     fields, naive or invalid times, out-of-range or open polygons, msgType Ack/Error.
     """
-    root = _parse_xml(data)
+    root = parse_untrusted(data, CapError)
     if root.tag != _ALERT_TAG:
-        raise CapError(f"not CAP 1.2: root element {_short(root.tag)}")
+        raise CapError(f"not CAP 1.2: root element {shorten(root.tag)}")
     try:
         return _alert_from(root, file_name)
     except ValidationError as exc:  # a ValueError too, but not the documented one
@@ -149,7 +143,7 @@ def _alert_from(root: Element, file_name: str | None) -> CapAlert:
     try:
         msg_type = MsgType(msg_type_text)
     except ValueError:
-        raise CapError(f"invalid msgType {_short(msg_type_text)!r}") from None
+        raise CapError(f"invalid msgType {shorten(msg_type_text)!r}") from None
 
     # CAP allows several <info> blocks (e.g. one per language); BMKG sends exactly one.
     # Taking the first keeps a warning flowing if that ever changes.
@@ -313,11 +307,8 @@ def signals_from_cap(
             source_id=source_id,
             msg_type=msg_type,
             references=references,
-            area_code=code,
+            **geography.kelurahan[code].signal_fields(),
             proximity=proximity,
-            area_name=area.name,
-            kecamatan_code=area.kecamatan_code,
-            kecamatan_name=area.kecamatan_name,
             hazard=hazard,
             severity=alert.severity,
             headline=alert.headline,
@@ -327,28 +318,9 @@ def signals_from_cap(
             attribution=BMKG_ATTRIBUTION,
         )
         for code, proximity, msg_type in sorted(areas)
-        for area in [geography.kelurahan[code]]
     ]
 
 
-def _parse_xml(data: bytes) -> Element:
-    try:
-        root: Element = DefusedET.fromstring(
-            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
-    except DTDForbidden:
-        raise CapError("forbidden XML construct: DTD (<!DOCTYPE ...>)") from None
-    except EntitiesForbidden:
-        raise CapError("forbidden XML construct: entity declaration") from None
-    except ExternalReferenceForbidden:
-        raise CapError("forbidden XML construct: external reference") from None
-    except DefusedXmlException as exc:
-        raise CapError(f"forbidden XML construct: {exc}") from None
-    except ParseError as exc:
-        raise CapError(f"malformed XML: {exc}") from None
-    except (ValueError, LookupError) as exc:  # e.g. an unknown encoding declaration
-        raise CapError(f"malformed XML: {_short(str(exc))}") from None
-    return root
 
 
 def _optional(parent: Element, tag: str) -> str | None:
@@ -372,9 +344,9 @@ def _time(text: str, tag: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise CapError(f"invalid time in <{tag}>: {_short(text)!r}") from None
+        raise CapError(f"invalid time in <{tag}>: {shorten(text)!r}") from None
     if value.tzinfo is None or value.utcoffset() is None:
-        raise CapError(f"naive time in <{tag}>: {_short(text)!r} has no UTC offset")
+        raise CapError(f"naive time in <{tag}>: {shorten(text)!r} has no UTC offset")
     return value
 
 
@@ -382,7 +354,7 @@ def _severity(text: str) -> Severity:
     try:
         return Severity(text.lower())
     except ValueError:
-        raise CapError(f"invalid severity {_short(text)!r}") from None
+        raise CapError(f"invalid severity {shorten(text)!r}") from None
 
 
 def _references(text: str | None) -> list[CapReference]:
@@ -393,7 +365,7 @@ def _references(text: str | None) -> list[CapReference]:
         parts = entry.split(",")
         if len(parts) != 3 or not all(parts):
             raise CapError(
-                f"invalid <references> entry {_short(entry)!r}: expected sender,identifier,sent"
+                f"invalid <references> entry {shorten(entry)!r}: expected sender,identifier,sent"
             )
         sender, identifier, sent = parts
         references.append(
@@ -407,12 +379,12 @@ def _ring(text: str) -> list[tuple[float, float]]:
     for pair in text.split():
         parts = pair.split(",")
         if len(parts) != 2 or not all(_NUMBER_RE.fullmatch(p) for p in parts):
-            raise CapError(f"invalid <polygon> point {_short(pair)!r}: expected lat,lon")
+            raise CapError(f"invalid <polygon> point {shorten(pair)!r}: expected lat,lon")
         lat, lon = float(parts[0]), float(parts[1])
         if not (math.isfinite(lat) and -90.0 <= lat <= 90.0):
-            raise CapError(f"<polygon> latitude out of range: {_short(pair)!r}")
+            raise CapError(f"<polygon> latitude out of range: {shorten(pair)!r}")
         if not (math.isfinite(lon) and -180.0 <= lon <= 180.0):
-            raise CapError(f"<polygon> longitude out of range: {_short(pair)!r}")
+            raise CapError(f"<polygon> longitude out of range: {shorten(pair)!r}")
         points.append((lat, lon))
     if len(points) < 4:
         raise CapError(f"<polygon> has {len(points)} points; CAP needs at least 4")
@@ -429,9 +401,6 @@ def _file_code(file_name: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def _short(text: str, limit: int = 80) -> str:
-    """Keep error messages readable when the input is hostile or huge."""
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def parse_command(data: bytes, file_name: str | None = None) -> list[Signal]:

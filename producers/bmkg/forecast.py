@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from producers.bmkg.safexml import shorten
 from schemas.events import (
     BMKG_ATTRIBUTION,
     Hazard,
@@ -143,14 +144,14 @@ def parse_forecast(data: bytes) -> Forecast:
     try:
         document = json.loads(data)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise ForecastError(f"not JSON: {_short(str(exc))}") from None
+        raise ForecastError(f"not JSON: {shorten(str(exc))}") from None
     if not isinstance(document, dict):
         raise ForecastError(f"expected a JSON object, got {type(document).__name__}")
     if "lokasi" not in document and "message" in document:
         # BMKG's body for an unknown adm4 (HTTP 404): {"message":"Data not found",...}
         raise ForecastError(
-            f"BMKG error body: {_short(str(document.get('message')))}"
-            f" (status {_short(str(document.get('statusCode')))})"
+            f"BMKG error body: {shorten(str(document.get('message')))}"
+            f" (status {shorten(str(document.get('statusCode')))})"
         )
     top = _location(_field(document, "lokasi", dict, "lokasi"), "lokasi")
     entries = _field(document, "data", list, "data")
@@ -211,10 +212,7 @@ def signals_from_forecast(forecast: Forecast, geography: Geography) -> list[Sign
                         signal_id=f"{source_id}|{hazard.value}|{stamp}#{area.code}",
                         source=SignalSource.FORECAST,
                         source_id=source_id,
-                        area_code=area.code,
-                        area_name=area.name,
-                        kecamatan_code=area.kecamatan_code,
-                        kecamatan_name=area.kecamatan_name,
+                        **area.signal_fields(),
                         hazard=hazard,
                         severity=_SEVERITY[hazard],
                         headline=f"{_HEADLINE_ID[hazard]} di {area.name}, {clock}",
@@ -325,14 +323,14 @@ def _zone(name: str, where: str) -> tzinfo:
         sign, hours, minutes = match.groups()
         delta = timedelta(hours=int(hours), minutes=int(minutes))
         if delta >= timedelta(hours=24):
-            raise ForecastError(f"{where}: offset out of range: {_short(name)!r}")
+            raise ForecastError(f"{where}: offset out of range: {shorten(name)!r}")
         return timezone(-delta if sign == "-" else delta)
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*", name):
-        raise ForecastError(f"{where}: unknown time zone {_short(name)!r}")
+        raise ForecastError(f"{where}: unknown time zone {shorten(name)!r}")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ForecastError(f"{where}: unknown time zone {_short(name)!r}") from None
+        raise ForecastError(f"{where}: unknown time zone {shorten(name)!r}") from None
 
 
 def _wall_clock(text: str, where: str) -> datetime:
@@ -340,7 +338,7 @@ def _wall_clock(text: str, where: str) -> datetime:
         value = datetime.strptime(text, _LOCAL_FORMAT)  # noqa: DTZ007 - zone applied by caller
     except ValueError:
         raise ForecastError(
-            f"{where}: expected 'YYYY-MM-DD HH:MM:SS', got {_short(text)!r}"
+            f"{where}: expected 'YYYY-MM-DD HH:MM:SS', got {shorten(text)!r}"
         ) from None
     # Far outside any real forecast; also keeps +3 h and zone shifts clear of datetime's range.
     if not 2000 <= value.year < 2200:
@@ -371,7 +369,7 @@ def _step(raw: Any, zone: tzinfo, where: str) -> tuple[ForecastStep, datetime | 
             parsed = datetime.fromisoformat(analysis_text)
         except ValueError:
             raise ForecastError(
-                f"{where}.analysis_date: invalid {_short(analysis_text)!r}"
+                f"{where}.analysis_date: invalid {shorten(analysis_text)!r}"
             ) from None
         analysis = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
         if analysis.utcoffset() is None:
@@ -393,22 +391,3 @@ def _step(raw: Any, zone: tzinfo, where: str) -> tuple[ForecastStep, datetime | 
     )
     return step, analysis
 
-
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-__all__ = [
-    "STRONG_WIND_KMH",
-    "AreaForecast",
-    "Forecast",
-    "ForecastError",
-    "ForecastLocation",
-    "ForecastStep",
-    "document_key",
-    "hazards_of",
-    "parse_command",
-    "parse_forecast",
-    "signals_from_document",
-    "signals_from_forecast",
-]

@@ -20,12 +20,10 @@ import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
 
-import defusedxml.ElementTree as DefusedET
-from defusedxml import DefusedXmlException
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from producers.bmkg.safexml import parse_untrusted, shorten
 from schemas.events import (
     BMKG_ATTRIBUTION,
     Hazard,
@@ -244,10 +242,7 @@ def _signal(
         signal_id=f"{source_id}#{area.code}",
         source=SignalSource.QUAKE,
         source_id=source_id,
-        area_code=area.code,
-        area_name=area.name,
-        kecamatan_code=area.kecamatan_code,
-        kecamatan_name=area.kecamatan_name,
+        **area.signal_fields(),
         hazard=Hazard.EARTHQUAKE,
         severity=severity_for(level),
         headline=f"Gempa M{quake.magnitude:.1f}, perkiraan intensitas MMI {roman} di {area.name}",
@@ -272,7 +267,7 @@ def _json_entries(data: bytes) -> list[dict[str, Any]]:
     try:
         document = json.loads(data)
     except (ValueError, RecursionError) as exc:
-        raise QuakeError(f"not JSON: {_short(str(exc))}") from None
+        raise QuakeError(f"not JSON: {shorten(str(exc))}") from None
     info = document.get("Infogempa") if isinstance(document, dict) else None
     if not isinstance(info, dict) or "gempa" not in info:
         raise QuakeError("expected {\"Infogempa\": {\"gempa\": ...}}")
@@ -285,18 +280,9 @@ def _json_entries(data: bytes) -> list[dict[str, Any]]:
 
 
 def _xml_entries(data: bytes) -> list[dict[str, Any]]:
-    try:
-        root: Element = DefusedET.fromstring(
-            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
-    except DefusedXmlException as exc:
-        raise QuakeError(f"forbidden XML construct: {type(exc).__name__}") from None
-    except ParseError as exc:
-        raise QuakeError(f"malformed XML: {_short(str(exc))}") from None
-    except (ValueError, LookupError) as exc:
-        raise QuakeError(f"malformed XML: {_short(str(exc))}") from None
+    root = parse_untrusted(data, QuakeError)
     if root.tag != "Infogempa":
-        raise QuakeError(f"not an Infogempa document: root element {_short(root.tag)}")
+        raise QuakeError(f"not an Infogempa document: root element {shorten(root.tag)}")
     entries: list[dict[str, Any]] = []
     for gempa in root.findall("gempa"):
         entry: dict[str, Any] = {}
@@ -333,10 +319,10 @@ def _optional(entry: dict[str, Any], name: str, where: str) -> str | None:
 def _float(pattern: re.Pattern[str], text: str, what: str) -> tuple[float, ...]:
     match = pattern.match(text)
     if not match:
-        raise QuakeError(f"invalid {what}: {_short(text)!r}")
+        raise QuakeError(f"invalid {what}: {shorten(text)!r}")
     values = tuple(float(g) for g in match.groups())
     if not all(math.isfinite(v) for v in values):
-        raise QuakeError(f"invalid {what}: {_short(text)!r}")
+        raise QuakeError(f"invalid {what}: {shorten(text)!r}")
     return values
 
 
@@ -345,11 +331,11 @@ def _quake(entry: dict[str, Any], feed: str | None, where: str) -> Quake:
     try:
         moment = datetime.fromisoformat(time_text.strip())
     except ValueError:
-        raise QuakeError(f"{where}: invalid DateTime {_short(time_text)!r}") from None
+        raise QuakeError(f"{where}: invalid DateTime {shorten(time_text)!r}") from None
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise QuakeError(f"{where}: DateTime {_short(time_text)!r} has no UTC offset")
+        raise QuakeError(f"{where}: DateTime {shorten(time_text)!r} has no UTC offset")
     if not 1900 <= moment.year < 2200:
-        raise QuakeError(f"{where}: implausible DateTime {_short(time_text)!r}")
+        raise QuakeError(f"{where}: implausible DateTime {shorten(time_text)!r}")
     moment = moment.astimezone(UTC)
     lat, lon = _float(_COORDS_RE, _text(entry, "Coordinates", where), f"{where} Coordinates")
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
@@ -399,6 +385,3 @@ def _clock_consistent(tanggal: str | None, jam: str | None, moment: datetime) ->
         return None
     return local == moment
 
-
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."

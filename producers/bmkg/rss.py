@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from email.utils import parsedate_to_datetime
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 
-import defusedxml.ElementTree as DefusedET
-from defusedxml import DefusedXmlException
 from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from producers.bmkg.safexml import parse_untrusted, shorten
 
 # BMKG's "kode_detail_cap" in a CAP link: C + 2-letter province + YYYYMMDD + 3 digits.
 _FILE_CODE_RE = re.compile(r"/(C[A-Z]{2}\d{11})_alert\.xml$")
@@ -40,18 +40,9 @@ class RssItem(BaseModel):
 def parse_rss(data: bytes) -> list[RssItem]:
     """The items of one index, in document order. Items without a link are skipped (nothing to
     fetch); an item whose ``pubDate`` is missing or not RFC 1123 with a zone is an error."""
-    try:
-        root: Element = DefusedET.fromstring(
-            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
-        )
-    except DefusedXmlException as exc:
-        raise RssError(f"forbidden XML construct: {type(exc).__name__}") from None
-    except ParseError as exc:
-        raise RssError(f"malformed XML: {_short(str(exc))}") from None
-    except (ValueError, LookupError) as exc:
-        raise RssError(f"malformed XML: {_short(str(exc))}") from None
+    root = parse_untrusted(data, RssError)
     if root.tag != "rss":
-        raise RssError(f"not RSS: root element {_short(root.tag)}")
+        raise RssError(f"not RSS: root element {shorten(root.tag)}")
     channel = root.find("channel")
     if channel is None:
         raise RssError("missing <channel>")
@@ -66,9 +57,9 @@ def parse_rss(data: bytes) -> list[RssItem]:
         try:
             published = parsedate_to_datetime(pub_text)
         except (TypeError, ValueError, IndexError, OverflowError):
-            raise RssError(f"item {index}: invalid <pubDate> {_short(pub_text)!r}") from None
+            raise RssError(f"item {index}: invalid <pubDate> {shorten(pub_text)!r}") from None
         if published.tzinfo is None or published.utcoffset() is None:
-            raise RssError(f"item {index}: <pubDate> {_short(pub_text)!r} has no zone")
+            raise RssError(f"item {index}: <pubDate> {shorten(pub_text)!r} has no zone")
         code = _FILE_CODE_RE.search(link)
         language = re.search(r"/nowcast/([a-z]{2})/", link)
         items.append(
@@ -88,6 +79,3 @@ def _text(parent: Element, tag: str) -> str:
     element = parent.find(tag)
     return "" if element is None else (element.text or "").strip()
 
-
-def _short(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
