@@ -206,24 +206,38 @@ def broker_answers(bootstrap: str, timeout_s: float = 5.0) -> str | None:
 
     timeout_ms = max(int(timeout_s * 1000), 100)
     admin = None
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="kentongan-kafka-runner",
-            bootstrap_timeout_ms=timeout_ms,
-            request_timeout_ms=timeout_ms,
-            reconnect_backoff_max_ms=500,
-        )
-        cluster_id = admin.describe_cluster().get("cluster_id")
-    # kafka-python 3 errors no longer subclass RuntimeError; any failure means "not answering".
-    except Exception as exc:
-        log.debug("no broker answered at %s: %s", bootstrap, exc)
-        return None
-    finally:
-        if admin is not None:
-            with contextlib.suppress(Exception):
-                admin.close()
+    # "Is anyone there?" is a question: refused connections are the expected answer while a
+    # broker starts, not warnings for the operator's screen.
+    with _quiet("kafka"):
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap,
+                client_id="kentongan-kafka-runner",
+                bootstrap_timeout_ms=timeout_ms,
+                request_timeout_ms=timeout_ms,
+                reconnect_backoff_max_ms=500,
+            )
+            cluster_id = admin.describe_cluster().get("cluster_id")
+        # kafka-python 3 errors no longer subclass RuntimeError; any failure: "not answering".
+        except Exception as exc:
+            log.debug("no broker answered at %s: %s", bootstrap, exc)
+            return None
+        finally:
+            if admin is not None:
+                with contextlib.suppress(Exception):
+                    admin.close()
     return str(cluster_id) if cluster_id else None
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _tail_text(text: str, lines: int) -> str:
