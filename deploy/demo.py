@@ -21,6 +21,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from deploy.kafka_runner import KafkaRunner, broker_answers
 from deploy.processes import start, stop
+from deploy.readiness import wait_for_records
 from deploy.topics import create_topics
 from producers.bmkg.replay import replay
 from producers.feeds import publish_jsonl
@@ -29,6 +30,7 @@ from schemas.codec import decode
 from schemas.events import DeadLetter, DeliveryOutcome, DeliveryStatus, Incident
 from schemas.settings import Settings
 from schemas.topics import DEADLETTER, DELIVERIES, INCIDENTS, REPORTS_RAW, SUBSCRIBERS, TopicSpec
+from stream_processors.app import directory_changelog
 
 SCENARIO = "mataram-demo"
 
@@ -121,6 +123,11 @@ def run_demo(settings: Settings, *, timeout_s: float = 120.0, keep_broker: bool 
             subscribers = publish_jsonl(scenario / "subscribers.jsonl", SUBSCRIBERS, publisher)
             print(f"published {subscribers} subscribers", flush=True)
             processes.append(start(["worker"], env, run_dir / "worker.log"))
+            # Warnings should meet a worker that already knows who lives where.
+            directory = directory_changelog(settings.model_copy(update={"topic_prefix": prefix}))
+            if not wait_for_records(settings.kafka_bootstrap, directory, subscribers, timeout_s):
+                print(f"the worker did not load the subscribers; see {run_dir}", file=sys.stderr)
+                return 1
             processes.append(start(["deliver", "sms", "--outbox", str(outbox)], env,
                                     run_dir / "deliver-sms.log"))
             processes.append(start(["deliver", "callcentre", "--outbox", str(desk)], env,

@@ -60,6 +60,15 @@ BmkgNormalizer = Callable[[RawDocument, Geography], list[Signal]]
 REJECTIONS = (ValueError,)
 
 
+DIRECTORY_TABLE = "subscriber-directory"
+
+
+def directory_changelog(settings: Settings) -> str:
+    """The topic faust keeps the subscriber directory in: its size says how many subscribers
+    a starting worker already knows (the demo and the tests wait on it)."""
+    return f"{settings.topic_prefix}{settings.app_id}-{DIRECTORY_TABLE}-changelog"
+
+
 def create_app(settings: Settings) -> faust.App:
     prefix = settings.topic_prefix
     app = faust.App(
@@ -87,13 +96,17 @@ def create_app(settings: Settings) -> faust.App:
     signals, incidents, deadletter = topic(SIGNALS), topic(INCIDENTS), topic(DEADLETTER)
     alerts = {channel: topic(spec) for channel, spec in ALERT_TOPICS.items()}
 
-    # faust's defaults (raw keys, JSON values) are what both tables need.
+    # faust's defaults (raw keys, JSON values) are what every table here needs.
     area_state = app.Table("area-state", partitions=SIGNALS.partitions)
     # Every worker needs every subscriber to plan fan-out for any incident: a global table,
     # fed from the compacted subscribers topic. (faust's assignor hangs when a global table
     # uses a foreign topic as its changelog, so the table keeps its own.)
-    directory = app.GlobalTable("subscriber-directory", partitions=SUBSCRIBERS.partitions)
+    directory = app.GlobalTable(DIRECTORY_TABLE, partitions=SUBSCRIBERS.partitions)
     subscribers_topic = topic(SUBSCRIBERS)
+
+    # Where each CAP alert lay, so an Update or Cancel naming it in <references> (possibly with
+    # no polygon of its own) reaches the same kelurahan, whichever worker parsed the original.
+    placements = app.GlobalTable("cap-placements", partitions=NOWCAST_RAW.partitions)
 
     async def reject(event: Event, stage: str, reason: str) -> None:
         message = event.message
@@ -110,10 +123,6 @@ def create_app(settings: Settings) -> faust.App:
             key=dead_letter_key(message.topic, message.partition, message.offset).encode(),
             value=encode(letter),
         )
-
-    # Where each CAP alert lay, so an Update or Cancel naming it in <references> (possibly with
-    # no polygon of its own) reaches the same kelurahan, whichever worker parsed the original.
-    placements = app.GlobalTable("cap-placements", partitions=NOWCAST_RAW.partitions)
 
     async def emit_signals(found: list[Signal]) -> None:
         for signal in found:

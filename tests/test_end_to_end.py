@@ -15,13 +15,16 @@ import pytest
 import requests
 
 from deploy.processes import start, stop
+from deploy.readiness import records_on
 from deploy.topics import create_topics
 from producers.bmkg.replay import replay
 from producers.feeds import publish_jsonl
 from producers.publisher import Publisher
 from schemas.codec import decode
 from schemas.events import DeadLetter, Subscriber
+from schemas.settings import Settings
 from schemas.topics import DEADLETTER, NOWCAST_RAW, SUBSCRIBERS
+from stream_processors.app import directory_changelog
 from tests.kafka_helpers import free_ports, lines, read_topic, wait_for, wait_while_running
 
 pytestmark = pytest.mark.kafka
@@ -46,6 +49,13 @@ class Pipeline:
 
     def start_sms(self, log: str = "deliver") -> subprocess.Popen[bytes]:
         return self.start("deliver", "sms", "--outbox", str(self.outbox), log=log)
+
+    def wait_for_directory(self, count: int) -> None:
+        """The worker knows ``count`` subscribers: warnings replayed now reach them all."""
+        topic = directory_changelog(Settings(topic_prefix=self.env["KENTONGAN_TOPIC_PREFIX"]))
+        bootstrap = self.env["KAFKA_BOOTSTRAP"]
+        wait_while_running(lambda: records_on(bootstrap, topic) >= count, self.processes,
+                           self.logs, timeout_s=120)
 
     def wait_for_outbox(self, count: int) -> None:
         wait_while_running(lambda: len(lines(self.outbox)) >= count, self.processes, self.logs,
@@ -89,6 +99,7 @@ def test_a_cap_through_the_broker_lands_sms_jobs_in_the_outbox(
         (metrics_port,) = free_ports(1)
         pipeline.start("worker", log="worker", KENTONGAN_METRICS_PORT=str(metrics_port))
         pipeline.start_sms()
+        pipeline.wait_for_directory(3)
         assert replay(recorded, publisher, speed=0).published == 2
 
     pipeline.wait_for_outbox(2)
@@ -124,8 +135,9 @@ def test_a_replay_after_a_restart_sends_nothing_twice(
 
     with Publisher(kafka_bootstrap, prefix=topic_prefix) as publisher:
         publish_jsonl(subscribers_file(tmp_path), SUBSCRIBERS, publisher)
-        replay(recorded, publisher, speed=0)
         pipeline.start("worker", log="worker")
+        pipeline.wait_for_directory(3)
+        replay(recorded, publisher, speed=0)
         deliver = pipeline.start_sms()
         pipeline.wait_for_outbox(2)
         # Restart the SMS consumer and replay the same recording: still two messages.
@@ -161,6 +173,7 @@ def test_a_cancel_naming_the_alert_sends_the_all_clear(
         publish_jsonl(subscribers_file(tmp_path), SUBSCRIBERS, publisher)
         pipeline.start("worker", log="worker")
         pipeline.start_sms()
+        pipeline.wait_for_directory(3)
         assert replay(recorded, publisher, speed=0).published == 2
 
     pipeline.wait_for_outbox(4)
