@@ -6,6 +6,7 @@ import logging
 import threading
 
 from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
 from consumers import metrics
@@ -41,6 +42,14 @@ def run_channel(
         client_id=f"kentongan-deliver-{channel}",
     )
     publisher = Publisher(bootstrap, prefix=prefix, client_id=f"kentongan-deliver-{channel}")
+
+    def reject(record: ConsumerRecord, reason: str) -> None:
+        metrics.DEADLETTERS.labels(channel=channel).inc()
+        publisher.dead_letter(
+            source_topic=record.topic, partition=record.partition, offset=record.offset,
+            key=record.key, value=record.value, stage=f"deliver-{channel}", reason=reason,
+        )
+
     try:
         while not stop.is_set():
             batches = consumer.poll(timeout_ms=poll_timeout_ms)
@@ -51,24 +60,14 @@ def run_channel(
                     try:
                         job = decode(DeliveryJob, record.value)
                     except ValidationError as exc:
-                        metrics.DEADLETTERS.labels(channel=channel).inc()
-                        publisher.dead_letter(
-                            source_topic=record.topic, partition=record.partition,
-                            offset=record.offset, key=record.key, value=record.value,
-                            stage=f"deliver-{channel}", reason=f"invalid delivery job: {exc}",
-                        )
+                        reject(record, f"invalid delivery job: {exc}")
                         continue
                     outcome = pipeline.deliver(job)
                     metrics.OUTCOMES.labels(channel=channel, status=outcome.status.value).inc()
                     publisher.send(DELIVERIES, job.job_key, outcome)
                     if outcome.status is DeliveryStatus.FAILED:
-                        metrics.DEADLETTERS.labels(channel=channel).inc()
-                        publisher.dead_letter(
-                            source_topic=record.topic, partition=record.partition,
-                            offset=record.offset, key=record.key, value=record.value,
-                            stage=f"deliver-{channel}",
-                            reason=f"gave up after {outcome.attempts} attempts: {outcome.detail}",
-                        )
+                        reject(record, f"gave up after {outcome.attempts} attempts: "
+                                       f"{outcome.detail}")
             publisher.flush()
             consumer.commit()
     finally:

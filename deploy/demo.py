@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -84,10 +85,11 @@ class TopicWatcher:
         self.consumer.close()
 
 
-def _wait(watcher: TopicWatcher, until: float, done: object) -> bool:
+def _wait(watcher: TopicWatcher, until: float, done: Callable[[], object] | None) -> bool:
+    """Read the output topics until ``done()`` is true (True) or ``until`` passes (False)."""
     while time.monotonic() < until:
         watcher.poll()
-        if callable(done) and done():
+        if done is not None and done():
             return True
     return False
 

@@ -75,6 +75,9 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     SUBSCRIBERS, ALERTS_SMS, ALERTS_PUSH, ALERTS_CALLCENTRE, DELIVERIES, DEADLETTER,
 )
 
+# What the BMKG producers publish (and dedupe against).
+BMKG_RAW_TOPICS: tuple[TopicSpec, ...] = (NOWCAST_RAW, FORECAST_RAW, QUAKE_RAW)
+
 ALERT_TOPICS = {"sms": ALERTS_SMS, "push": ALERTS_PUSH, "callcentre": ALERTS_CALLCENTRE}
 
 

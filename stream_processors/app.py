@@ -55,9 +55,6 @@ Event = faust.EventT[bytes]
 # Each BMKG feed's pure parser: a raw document in, the kelurahan signals out (ValueError if bad).
 BmkgNormalizer = Callable[[RawDocument, Geography], list[Signal]]
 
-# Expected, explainable rejections (CapError, UnlocatedReport and pydantic's ValidationError are
-# all ValueErrors): they go to the dead-letter topic with the reason, not to the log as crashes.
-REJECTIONS = (ValueError,)
 
 
 DIRECTORY_TABLE = "subscriber-directory"
@@ -136,7 +133,9 @@ def create_app(settings: Settings) -> faust.App:
             async for event in stream.events():
                 try:
                     await handle(event)
-                except REJECTIONS as exc:
+                # Expected, explainable rejections: CapError, UnlocatedReport and pydantic's
+                # ValidationError are all ValueErrors.
+                except ValueError as exc:
                     await reject(event, stage, f"{type(exc).__name__}: {exc}")
                 except Exception as exc:  # a bug must not silently lose a citizen's record
                     log.error("unexpected %s in %s", type(exc).__name__, stage)

@@ -1,5 +1,5 @@
-"""Test doubles for the BMKG producers: a local HTTP server serving recorded files, and a
-publisher that records instead of sending (for unit tests without a broker)."""
+"""Test doubles for the BMKG producers: a local HTTP server serving recorded files, a
+publisher that records instead of sending (for unit tests without a broker), hostile XML."""
 
 from __future__ import annotations
 
@@ -13,6 +13,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.topics import TopicSpec
+
+
+def billion_laughs(root: str, xmlns: str = "") -> bytes:
+    """An XML bomb ("billion laughs"): ``<root>`` holds an entity expanding to 10^9 "lol"s."""
+    entities = "".join(
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
+    )
+    attribute = f' xmlns="{xmlns}"' if xmlns else ""
+    return (f'<?xml version="1.0"?><!DOCTYPE {root} [<!ENTITY lol0 "lol">{entities}]>'
+            f"<{root}{attribute}>&lol9;</{root}>").encode()
 
 
 @dataclass

@@ -20,21 +20,14 @@ from schemas.codec import decode
 from schemas.events import DeadLetter, RawDocument
 from schemas.settings import Settings
 from schemas.topics import DEADLETTER, FORECAST_RAW, NOWCAST_RAW, QUAKE_RAW
-from tests.bmkg_fakes import FakeBmkg, RecordingPublisher, Route, serve
+from tests.bmkg_fakes import FakeBmkg, RecordingPublisher, Route, billion_laughs, serve
 from tests.kafka_helpers import read_topic, wait_for
 
 DATA = Path(__file__).parent / "data" / "bmkg"
 CAP_DIR, FORECAST_DIR, QUAKE_DIR = DATA / "cap", DATA / "prakiraan", DATA / "gempa"
 MATARAM_CAP = "mataram_test_CNB20261127001_alert.xml"
 RSS_EN = "shippinghot_rss_en_2026-10-10.xml"
-BOMB = (
-    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-    + b"".join(
-        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">'.encode()
-        for i in range(1, 10)
-    )
-    + b"]><alert>&lol9;</alert>"
-)
+BOMB = billion_laughs("alert")
 AREAS = ("52.71.01.1004", "52.71.01.1005", "52.71.01.1006", "52.71.02.1001")
 
 

@@ -31,6 +31,7 @@ from schemas.events import (
     SignalSource,
 )
 from schemas.geography import Geography, load_geography
+from tests.bmkg_fakes import billion_laughs
 
 DATA = Path(__file__).parent / "data" / "bmkg"
 CAP_DIR = DATA / "cap"
@@ -305,14 +306,7 @@ def test_hazard_falls_back_to_oet_code_then_other() -> None:
 
 # --- rejections: CapError and nothing else -----------------------------------------------
 
-BILLION_LAUGHS = (
-    b'<?xml version="1.0"?>\n<!DOCTYPE alert [\n  <!ENTITY lol0 "lol">\n'
-    + b"".join(
-        b'  <!ENTITY lol%d "%s">\n' % (i, b"".join(b"&lol%d;" % (i - 1) for _ in range(10)))
-        for i in range(1, 10)
-    )
-    + b']>\n<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">&lol9;</alert>\n'
-)
+BILLION_LAUGHS = billion_laughs("alert", xmlns="urn:oasis:names:tc:emergency:cap:1.2")
 EXTERNAL_ENTITY = (
     b'<?xml version="1.0"?>\n<!DOCTYPE alert [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
     b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>&xxe;</identifier></alert>'

@@ -53,6 +53,7 @@ _OET_HAZARDS: dict[str, Hazard] = {"OET-194": Hazard.THUNDERSTORM}
 
 # CAP "Exercise", "System", "Test" and "Draft" messages must not reach the public.
 _PUBLIC_STATUSES = frozenset({"Actual"})
+SOURCE = "bmkg.nowcast"
 
 
 class CapError(ValueError):
@@ -113,10 +114,15 @@ class CapAlert(BaseModel):
     def dedupe_key(self) -> str:
         """Stable identity across polls. BMKG's OID embeds the hour the feed was built, so the
         same alert can come back with a new ``identifier``; file code + sent does not change."""
-        sent = self.sent.isoformat()
         if self.file_code:
-            return f"{self.file_code}|{sent}"
-        return f"{self.sender}|{sent}|{self.event}|{self.area_desc}"
+            return dedupe_key_for(self.file_code, self.sent)
+        return f"{self.sender}|{self.sent.isoformat()}|{self.event}|{self.area_desc}"
+
+
+def dedupe_key_for(file_code: str, sent: datetime) -> str:
+    """The key of BMKG's CAP file ``file_code`` sent at ``sent``; the RSS index gives both, so
+    a poller knows an alert is already on Kafka without fetching its CAP file."""
+    return f"{file_code}|{sent.isoformat()}"
 
 
 def parse_cap(data: bytes, *, file_name: str | None = None) -> CapAlert:

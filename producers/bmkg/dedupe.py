@@ -53,12 +53,10 @@ def read_keys(bootstrap: str, topic: str, *, timeout_s: float = 30.0) -> set[str
         while remaining:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading keys of {topic}: not at the end after {timeout_s}s")
-            for tp, records in consumer.poll(timeout_ms=500).items():
+            for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
                     if record.key is not None:
                         keys.add(record.key.decode("utf-8", errors="replace"))
-                if consumer.position(tp) >= end[tp]:
-                    remaining.discard(tp)
             for tp in list(remaining):
                 if consumer.position(tp) >= end[tp]:
                     remaining.discard(tp)

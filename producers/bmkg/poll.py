@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 
 from producers.bmkg import forecast as forecast_mod
 from producers.bmkg import quake as quake_mod
-from producers.bmkg.cap import CapError, parse_cap
+from producers.bmkg.cap import SOURCE as NOWCAST_SOURCE
+from producers.bmkg.cap import CapError, dedupe_key_for, parse_cap
 from producers.bmkg.dedupe import KeyLedger, load_ledger
 from producers.bmkg.http import CONTACT_URL, FetchError, FetchResult, HttpFetcher, user_agent
 from producers.bmkg.rss import RssError, parse_rss
@@ -36,11 +37,10 @@ from producers.publisher import Publisher
 from schemas.events import RawDocument, utc_now
 from schemas.geography import Geography, load_geography
 from schemas.settings import Settings
-from schemas.topics import FORECAST_RAW, NOWCAST_RAW, QUAKE_RAW, TopicSpec
+from schemas.topics import BMKG_RAW_TOPICS, FORECAST_RAW, NOWCAST_RAW, QUAKE_RAW, TopicSpec
 
 log = logging.getLogger(__name__)
 
-RAW_TOPICS: tuple[TopicSpec, ...] = (NOWCAST_RAW, FORECAST_RAW, QUAKE_RAW)
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class BmkgPoller:
                     continue
                 item_lang = item.language or lang
                 # RSS pubDate is the CAP's <sent>: a known key needs no CAP request at all.
-                expected_key = f"{item.file_code}|{item.pub_date.isoformat()}"
+                expected_key = dedupe_key_for(item.file_code, item.pub_date)
                 if self.ledger.seen(NOWCAST_RAW, expected_key):
                     stats.duplicates += 1
                     continue
@@ -155,7 +155,7 @@ class BmkgPoller:
         except CapError as exc:
             self._reject(NOWCAST_RAW, result, "poll-nowcast", str(exc), stats)
             return
-        self._publish(NOWCAST_RAW, "bmkg.nowcast", alert.dedupe_key(), result, stats)
+        self._publish(NOWCAST_RAW, NOWCAST_SOURCE, alert.dedupe_key(), result, stats)
 
     # --- forecast ----------------------------------------------------------------------------
 
@@ -317,7 +317,7 @@ def run_polling(
     """``kentongan produce bmkg`` without ``--replay``: load what the raw topics already hold,
     then poll until ``stop_event`` is set (wire SIGINT/SIGTERM to it)."""
     config = config or PollConfig.from_settings(settings)
-    ledger = load_ledger(settings.kafka_bootstrap, RAW_TOPICS, prefix=settings.topic_prefix)
+    ledger = load_ledger(settings.kafka_bootstrap, BMKG_RAW_TOPICS, prefix=settings.topic_prefix)
     fetcher = fetcher or HttpFetcher(user_agent=user_agent(config.contact_url))
     poller = BmkgPoller(fetcher, publisher, ledger, config=config)
     return poller.run(stop_event)

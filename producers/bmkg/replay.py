@@ -17,17 +17,17 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
+from producers.bmkg import cap as cap_mod
 from producers.bmkg import forecast as forecast_mod
 from producers.bmkg import quake as quake_mod
 from producers.bmkg.cap import CapError, parse_cap
 from producers.bmkg.dedupe import KeyLedger, load_ledger
 from producers.publisher import Publisher
 from schemas.events import RawDocument, utc_now
-from schemas.topics import FORECAST_RAW, NOWCAST_RAW, QUAKE_RAW, TopicSpec
+from schemas.topics import BMKG_RAW_TOPICS, FORECAST_RAW, NOWCAST_RAW, QUAKE_RAW, TopicSpec
 
 log = logging.getLogger(__name__)
 
-RAW_TOPICS: tuple[TopicSpec, ...] = (NOWCAST_RAW, FORECAST_RAW, QUAKE_RAW)
 #: Recorded gaps longer than this are shortened to it: a directory mixing a 2022 quake and a
 #: 2026 warning should replay in order, not over four years.
 MAX_GAP_S = 3600.0
@@ -43,8 +43,8 @@ class Kind(StrEnum):
 
 _SPEC = {Kind.NOWCAST: NOWCAST_RAW, Kind.FORECAST: FORECAST_RAW, Kind.QUAKE: QUAKE_RAW,
          Kind.RSS: NOWCAST_RAW}
-_SOURCE = {Kind.NOWCAST: "bmkg.nowcast", Kind.FORECAST: forecast_mod.SOURCE,
-           Kind.QUAKE: quake_mod.SOURCE, Kind.RSS: "bmkg.nowcast"}
+_SOURCE = {Kind.NOWCAST: cap_mod.SOURCE, Kind.FORECAST: forecast_mod.SOURCE,
+           Kind.QUAKE: quake_mod.SOURCE, Kind.RSS: cap_mod.SOURCE}
 _CONTENT_TYPE = {Kind.NOWCAST: "application/xml", Kind.FORECAST: "application/json",
                  Kind.QUAKE: "application/json", Kind.RSS: "application/rss+xml"}
 
@@ -142,7 +142,7 @@ def replay(
     original gaps (each capped at :data:`MAX_GAP_S`), 10 is ten times faster, 0 sends at once.
     Without a ``ledger``, the raw topics are read from the beginning first."""
     if ledger is None:
-        ledger = load_ledger(publisher.bootstrap, RAW_TOPICS, prefix=publisher.prefix)
+        ledger = load_ledger(publisher.bootstrap, BMKG_RAW_TOPICS, prefix=publisher.prefix)
     result = ReplayResult()
     previous: datetime | None = None
     for recorded in load_directory(directory):
@@ -178,7 +178,3 @@ def replay(
         result.published += 1
     publisher.flush()
     return result
-
-
-def is_rss_index(body: bytes) -> bool:
-    return detect_kind(body) is Kind.RSS
