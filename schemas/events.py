@@ -5,11 +5,12 @@ Times are timezone-aware (``AwareDatetime``); naive datetimes are rejected at th
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 BMKG_ATTRIBUTION = "Sumber: BMKG"
 
@@ -61,6 +62,19 @@ class SignalSource(StrEnum):
     FORECAST = "forecast"
     QUAKE = "quake"
     REPORT = "report"
+
+
+class ReporterKind(StrEnum):
+    """How a reporter's identity is known; only verified kinds count as distinct citizens."""
+
+    PHONE = "phone"  # the number the SMS gateway (or the 112 line) saw
+    APP_ACCOUNT = "app_account"  # an account the smart-city app vouches for
+    CALLCENTRE_TICKET = "callcentre_ticket"  # an agent's ticket
+    UNVERIFIED = "unverified"  # e.g. an app report with no account assertion
+
+    @property
+    def verified(self) -> bool:
+        return self is not ReporterKind.UNVERIFIED
 
 
 class Channel(StrEnum):
@@ -117,36 +131,196 @@ class Signal(Event):
     mmi: float | None = Field(
         default=None, description="quakes: intensity (Modified Mercalli) estimated or reported"
     )
+    tsunami: bool = Field(default=False, description="quakes: BMKG states tsunami potential")
+    alert_keys: list[str] = Field(
+        default_factory=list, description="CAP: the keys a later <references> entry may use")
+    reference_keys: list[str] = Field(
+        default_factory=list, description="CAP: keys of the alerts this Update/Cancel names")
+    reporter_kind: ReporterKind | None = Field(
+        default=None, description="reports: how the reporter's identity was verified")
+
+
+class Level(StrEnum):
+    """BNPB's public warning levels, lowest first: the only levels a citizen is ever shown.
+    The mapping from CAP severity and quake intensity lives in ``stream_processors.levels``."""
+
+    WASPADA = "waspada"
+    SIAGA = "siaga"
+    AWAS = "awas"
+
+
+LEVEL_RANK: dict[Level, int] = {level: rank for rank, level in enumerate(Level, start=1)}
+
+
+class HazardFamily(StrEnum):
+    """Hazards that are one emergency to a duty officer; one incident per kelurahan and family."""
+
+    HYDROMET = "hydromet"
+    WIND = "wind"
+    MARINE = "marine"
+    FIRE = "fire"
+    EARTHQUAKE = "earthquake"
+    OTHER = "other"
+
+
+FAMILY: dict[Hazard, HazardFamily] = {
+    Hazard.HEAVY_RAIN: HazardFamily.HYDROMET,
+    Hazard.THUNDERSTORM: HazardFamily.HYDROMET,
+    Hazard.FLOOD: HazardFamily.HYDROMET,
+    Hazard.LANDSLIDE: HazardFamily.HYDROMET,
+    Hazard.STRONG_WIND: HazardFamily.WIND,
+    Hazard.FALLEN_TREE: HazardFamily.WIND,
+    Hazard.HIGH_WAVES: HazardFamily.MARINE,
+    Hazard.FIRE: HazardFamily.FIRE,
+    Hazard.EARTHQUAKE: HazardFamily.EARTHQUAKE,
+    Hazard.OTHER: HazardFamily.OTHER,
+}
 
 
 class IncidentStatus(StrEnum):
-    OPENED = "opened"
-    UPDATED = "updated"
-    ESCALATED = "escalated"
-    ACKNOWLEDGED = "acknowledged"
+    OPEN = "open"
     RESOLVED = "resolved"
-    EXPIRED = "expired"
+
+
+class Change(StrEnum):
+    """What made this incident version."""
+
+    OPENED = "opened"
+    UPDATED = "updated"  # sources changed, level and audience did not
+    ESCALATED = "escalated"
+    DEESCALATED = "deescalated"
+    VERIFIED = "verified"
+    ACKNOWLEDGED = "acknowledged"
+    NOTE = "note"
+    RESOLVED = "resolved"  # cancelled by BMKG, or resolved by an operator
+    EXPIRED = "expired"  # every source ran out
+
+
+class Announce(StrEnum):
+    """What the kelurahan's subscribers are told about this version (None: nothing)."""
+
+    WARNING = "warning"  # first public version
+    RAISED = "raised"
+    LOWERED = "lowered"
+    ALL_CLEAR = "all_clear"  # only to those who were warned
+
+
+class ActionKind(StrEnum):
+    ACK = "ack"
+    VERIFY = "verify"
+    ESCALATE = "escalate"
+    DEESCALATE = "deescalate"
+    RESOLVE = "resolve"
+    NOTE = "note"
+
+
+class SourceRef(Event):
+    """One BMKG alert or quake an incident stands on."""
+
+    ref: str = Field(description="CAP dedupe key, or the quake event id")
+    source: SignalSource
+    hazard: Hazard
+    level: Level
+    proximity: Proximity = Proximity.INSIDE
+    headline: str
+    at: AwareDatetime
+    expires: AwareDatetime | None = None
+
+
+class AuditEntry(Event):
+    """An operator's action on an incident, as it appears in every later version."""
+
+    action: ActionKind
+    operator: str
+    reason: str = ""
+    at: AwareDatetime
 
 
 class Incident(Event):
-    """One version of an incident (``incidents`` topic, compacted, keyed by ``incident_id``)."""
+    """One version of an incident (``incidents`` topic, compacted, keyed by ``incident_id``).
 
-    schema_version: Literal[1] = 1
+    An incident is one kelurahan and hazard family; its level is derived from what is in force
+    (``alerts``, quakes, corroborating reports, operator actions) at the version's time."""
+
+    schema_version: Literal[2] = 2
     incident_id: str
     version: int = Field(ge=1)
     status: IncidentStatus
+    change: Change
+    announce: Announce | None = Field(
+        default=None, description="what subscribers are told; None: the desk only")
     area_code: str
     area_name: str
+    kecamatan_code: str
     kecamatan_name: str
-    hazard: Hazard
-    severity: Severity
+    hazard: HazardFamily
+    hazards: list[Hazard] = Field(description="the specific hazards, main one first")
+    level: Level
+    verified: bool = Field(description="a BMKG product or an operator stands behind it")
     proximity: Proximity = Proximity.INSIDE
+    acknowledged_by: str | None = None
     headline: str
     opened_at: AwareDatetime
     updated_at: AwareDatetime
-    expires: AwareDatetime | None = None
-    signal_ids: list[str]
+    expires: AwareDatetime | None = Field(
+        default=None, description="when the last source in force runs out")
+    alerts: list[SourceRef] = Field(default_factory=list, description="BMKG sources in force")
+    report_ids: list[str] = Field(
+        default_factory=list, description="corroborating reports (the most recent, bounded)")
+    reporters: int = Field(default=0, ge=0, description="distinct verified reporters seen")
+    outlook: str | None = Field(default=None, description="BMKG forecast for the kelurahan")
+    audit: list[AuditEntry] = Field(default_factory=list)
+    reason: str = Field(default="", description="why this version, for the duty officer")
     attribution: str | None = None
+
+
+class IncidentAction(Event):
+    """An operator's action (``incident.actions``): addressed by ``incident_id``, or by
+    ``area_code`` + ``hazard`` (the kelurahan's open incident of that family)."""
+
+    schema_version: Literal[1] = 1
+    action_id: str = Field(min_length=1, max_length=128)
+    action: ActionKind
+    incident_id: str | None = Field(default=None, max_length=200)
+    area_code: str | None = Field(default=None, pattern=r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
+    hazard: HazardFamily | None = None
+    operator: str = Field(min_length=1, max_length=100)
+    reason: str = Field(default="", max_length=2000)
+    at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _addressed(self) -> IncidentAction:
+        if self.incident_id is None and (self.area_code is None or self.hazard is None):
+            raise ValueError("an action names incident_id, or area_code and hazard")
+        return self
+
+    def target_area(self) -> str:
+        """The kelurahan whose state the action changes (incident ids embed it)."""
+        if self.area_code is not None:
+            return self.area_code
+        assert self.incident_id is not None
+        return area_of_incident(self.incident_id)
+
+
+class Command(Event):
+    """Input of the correlator besides signals (``incident.commands``, keyed by ``area_code``):
+    an operator's action routed to its kelurahan, or a clock tick for one partition."""
+
+    schema_version: Literal[1] = 1
+    kind: Literal["action", "tick"]
+    action: IncidentAction | None = None
+    at: AwareDatetime = Field(description="tick: the wall clock when it was sent")
+
+
+def area_of_incident(incident_id: str) -> str:
+    """``INC-52.71.01.1004-hydromet-...`` -> ``52.71.01.1004``; ValueError if not of that form."""
+    parts = incident_id.split("-")
+    if len(parts) < 3 or parts[0] != "INC" or not _AREA_CODE.match(parts[1]):
+        raise ValueError(f"not an incident id: {incident_id[:80]!r}")
+    return parts[1]
+
+
+_AREA_CODE = re.compile(r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")
 
 
 class Subscriber(Event):
@@ -178,6 +352,8 @@ class DeliveryJob(Event):
     language: Literal["id", "en"]
     text: str
     created_at: AwareDatetime
+    level: Level | None = Field(
+        default=None, description="the incident's level: awas is sent first and never throttled")
 
 
 class DeliveryStatus(StrEnum):

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from schemas.events import (
+    Command,
     DeadLetter,
     DeliveryJob,
     DeliveryOutcome,
     Incident,
+    IncidentAction,
     RawDocument,
     Signal,
     Subscriber,
@@ -55,8 +57,14 @@ SIGNALS = TopicSpec("signals", "area_code", Signal, 6, retention_ms=30 * DAY_MS,
                     doc="normalized per-kelurahan signals")
 INCIDENTS = TopicSpec("incidents", "incident_id", Incident, 6, compacted=True,
                       doc="incident versions (compacted changelog)")
-INCIDENT_ACTIONS = TopicSpec("incident.actions", "incident_id", None, 6, retention_ms=365 * DAY_MS,
-                             doc="operator actions from the call centre")
+INCIDENT_ACTIONS = TopicSpec("incident.actions", "incident_id", IncidentAction, 6,
+                             retention_ms=365 * DAY_MS,
+                             doc="operator actions from the console and `kentongan incident act`")
+# The correlator's other input, co-partitioned with signals (same key, same count) so that its
+# state table sees actions and clock ticks for a kelurahan in the partition of its signals.
+INCIDENT_COMMANDS = TopicSpec("incident.commands", "area_code", Command, SIGNALS.partitions,
+                              retention_ms=7 * DAY_MS,
+                              doc="operator actions routed by kelurahan, and clock ticks")
 SUBSCRIBERS = TopicSpec("subscribers", "subscriber_id", Subscriber, 6, compacted=True,
                         doc="subscribers: channels, kelurahan, language, opt-in")
 ALERTS_SMS = TopicSpec("alerts.sms", "recipient", DeliveryJob, 6, retention_ms=7 * DAY_MS,
@@ -72,7 +80,8 @@ DEADLETTER = TopicSpec("deadletter", "source_topic:partition:offset", DeadLetter
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     NOWCAST_RAW, FORECAST_RAW, QUAKE_RAW, REPORTS_RAW, SIGNALS, INCIDENTS, INCIDENT_ACTIONS,
-    SUBSCRIBERS, ALERTS_SMS, ALERTS_PUSH, ALERTS_CALLCENTRE, DELIVERIES, DEADLETTER,
+    INCIDENT_COMMANDS, SUBSCRIBERS, ALERTS_SMS, ALERTS_PUSH, ALERTS_CALLCENTRE, DELIVERIES,
+    DEADLETTER,
 )
 
 # What the BMKG producers publish (and dedupe against).

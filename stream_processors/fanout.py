@@ -5,14 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from schemas.events import Channel, DeliveryJob, Incident, IncidentStatus, Proximity, Subscriber
+from schemas.events import Channel, DeliveryJob, Incident, Subscriber
 from stream_processors.render import render_text
-
-# Citizens hear when something starts, gets worse, or is over; routine updates go to the
-# call centre only (a later stage), so nobody's phone buzzes for every BMKG re-issue.
-NOTIFY_STATUSES = frozenset(
-    {IncidentStatus.OPENED, IncidentStatus.ESCALATED, IncidentStatus.RESOLVED}
-)
 
 
 def job_key(incident: Incident, recipient: str, channel: Channel) -> str:
@@ -31,15 +25,9 @@ def plan_deliveries(
     incident: Incident, subscribers: Iterable[Subscriber], now: datetime
 ) -> list[DeliveryJob]:
     """One job per (recipient, channel) among active subscribers of the incident's kelurahan."""
-    if incident.status not in NOTIFY_STATUSES:
-        return []
-    if incident.proximity is Proximity.ADJACENT:
-        # A warning over the neighbouring desa is the duty officer's to watch, not a reason
-        # to wake the kelurahan; it escalates to INSIDE when the warning covers the kelurahan.
-        return []
-    if incident.attribution is None:
-        # Citizens' phones ring only for an official (BMKG) warning; incidents built from
-        # reports alone wait for the call centre to verify them.
+    # The correlator decides what citizens are told (``announce``): nothing for routine updates,
+    # adjacent warnings or unverified reports; those reach the 112 desk only.
+    if incident.announce is None:
         return []
     text = render_text(incident)
     jobs: dict[str, DeliveryJob] = {}
@@ -65,6 +53,7 @@ def plan_deliveries(
                     language=subscriber.language,
                     text=text,
                     created_at=now,
+                    level=incident.level,
                 ),
             )
     return list(jobs.values())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from schemas.events import Hazard, Incident, IncidentStatus
+from schemas.events import Announce, Hazard, Incident
 
 WITA = ZoneInfo("Asia/Makassar")
 
@@ -37,21 +37,17 @@ HAZARD_EN: dict[Hazard, str] = {
     Hazard.EARTHQUAKE: "earthquake",
     Hazard.OTHER: "emergency",
 }
-STATUS_ID: dict[IncidentStatus, str] = {
-    IncidentStatus.OPENED: "PERINGATAN",
-    IncidentStatus.UPDATED: "PEMBARUAN",
-    IncidentStatus.ESCALATED: "PERINGATAN MENINGKAT",
-    IncidentStatus.ACKNOWLEDGED: "DITANGANI",
-    IncidentStatus.RESOLVED: "SELESAI",
-    IncidentStatus.EXPIRED: "BERAKHIR",
+HEADLINE_ID: dict[Announce, str] = {
+    Announce.WARNING: "PERINGATAN",
+    Announce.RAISED: "PERINGATAN MENINGKAT",
+    Announce.LOWERED: "PERINGATAN TURUN",
+    Announce.ALL_CLEAR: "SELESAI",
 }
-STATUS_EN: dict[IncidentStatus, str] = {
-    IncidentStatus.OPENED: "WARNING",
-    IncidentStatus.UPDATED: "UPDATE",
-    IncidentStatus.ESCALATED: "WARNING RAISED",
-    IncidentStatus.ACKNOWLEDGED: "BEING HANDLED",
-    IncidentStatus.RESOLVED: "ALL CLEAR",
-    IncidentStatus.EXPIRED: "ENDED",
+HEADLINE_EN: dict[Announce, str] = {
+    Announce.WARNING: "WARNING",
+    Announce.RAISED: "WARNING RAISED",
+    Announce.LOWERED: "WARNING LOWERED",
+    Announce.ALL_CLEAR: "ALL CLEAR",
 }
 _MONTHS_ID = ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"]
 _MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -62,11 +58,14 @@ def _wita(moment: datetime, months: list[str]) -> str:
     return f"{local.day} {months[local.month - 1]} {local:%H:%M} WITA"
 
 
-def render_text(incident: Incident) -> str:
+def render_text(incident: Incident, announce: Announce | None = None) -> str:
     """One bilingual message; Indonesian first. Times are shown in WITA, Mataram's zone."""
+    what = announce or incident.announce or Announce.WARNING
+    hazard = incident.hazards[0] if incident.hazards else Hazard.OTHER
     place_id = f"Kel. {incident.area_name}, Kec. {incident.kecamatan_name}"
     place_en = f"{incident.area_name} ({incident.kecamatan_name})"
-    closing = incident.status in (IncidentStatus.RESOLVED, IncidentStatus.EXPIRED)
+    closing = what is Announce.ALL_CLEAR
+    level = "" if closing else f" {incident.level.value.upper()}"
     until_id = until_en = ""
     if incident.expires is not None and not closing:
         until_id = f" s/d {_wita(incident.expires, _MONTHS_ID)}"
@@ -76,11 +75,11 @@ def render_text(incident: Incident) -> str:
     advice_id = "" if closing else " Waspada, hindari genangan & pohon. Darurat: 112."
     advice_en = "" if closing else " Stay alert. Emergency: 112."
     indonesian = (
-        f"[KENTONGAN] {STATUS_ID[incident.status]} {HAZARD_ID[incident.hazard]} di {place_id}"
+        f"[KENTONGAN] {HEADLINE_ID[what]}{level} {HAZARD_ID[hazard]} di {place_id}"
         f"{until_id}.{advice_id}{source_id}"
     )
     english = (
-        f"{STATUS_EN[incident.status]}: {HAZARD_EN[incident.hazard]} in {place_en}"
+        f"{HEADLINE_EN[what]}{level}: {HAZARD_EN[hazard]} in {place_en}"
         f"{until_en}.{advice_en}{source_en}"
     )
     return f"{indonesian}\n{english}"
