@@ -121,6 +121,8 @@ class Signal(Event):
     description: str | None = None
     effective: AwareDatetime
     expires: AwareDatetime | None = None
+    sent: AwareDatetime | None = Field(
+        default=None, description="CAP: when BMKG issued it (effective may lie ahead)")
     attribution: str | None = None
     reporter_ref: str | None = Field(
         default=None, description="hashed reporter identity (reports only); never a phone number"
