@@ -94,6 +94,7 @@ class FamilyState:
     announced: Level | None = None  # the level subscribers were last told; None: never told
     last_activity: datetime | None = None  # the last report or operator action
     published: tuple[Any, ...] = ()  # what the last version showed, to publish only changes
+    hazards: list[Hazard] = field(default_factory=list)  # named so far, main first
 
 
 @dataclass(slots=True)
@@ -394,9 +395,12 @@ class Correlator:
             reasons.append(f"operator {'+' if fs.operator_steps > 0 else ''}{fs.operator_steps}")
         main = max(sources, key=lambda s: (LEVEL_RANK[s.level], s.at)) if sources else None
         hazards = [main.hazard] if main else []
-        for hazard in [*(s.hazard for s in sources), *(r.hazard for r in reversed(fs.reports))]:
+        # Reports that aged out of the window still named the hazard: the name stays.
+        for hazard in [*(s.hazard for s in sources), *(r.hazard for r in reversed(fs.reports)),
+                       *fs.hazards]:
             if hazard not in hazards:
                 hazards.append(hazard)
+        fs.hazards = hazards[:4]
         if main is not None:
             reasons.insert(0, f"{len(sources)} BMKG source(s) in force, "
                               f"highest {main.level.value}")
@@ -478,7 +482,7 @@ class Correlator:
                   and fs.audit[-1].action is ActionKind.RESOLVE
                   else "cancelled by BMKG" if change is Change.RESOLVED
                   else "every source ran out")
-        hazards = [s.hazard for s in fs.sources.values()] or [r.hazard for r in fs.reports]
+        hazards = fs.hazards or [s.hazard for s in fs.sources.values()]
         return Incident(
             incident_id=fs.incident_id, version=fs.version + 1,
             status=IncidentStatus.RESOLVED, change=change, announce=announce,

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from producers.bmkg import cap, forecast, quake
-from producers.reports import UnlocatedReport, signal_from_report
+from producers.reports import UnlocatedReport, reporter_kind, signal_from_report
 from schemas.events import Incident, IncidentAction, Signal
 from schemas.geography import Geography, load_geography
 from schemas.reports import CitizenReport
@@ -140,8 +140,10 @@ class Simulation:
                 forecast.parse_forecast(path.read_bytes()), self.geography)
         if "report" in fields:
             report = CitizenReport.model_validate(fields["report"])
+            # "identity": how the intake verified the reporter (its Kafka header), if it did.
+            kind = reporter_kind(report, fields.get("identity"))
             try:
-                return [signal_from_report(report, self.geography)]
+                return [signal_from_report(report, self.geography, kind)]
             except UnlocatedReport as exc:
                 raise RejectedInput(f"{exc} (the worker sends it to the 112 desk)") from None
         return []  # a line with only "at": the clock moved

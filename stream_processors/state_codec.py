@@ -80,6 +80,7 @@ def _dump_family(fs: FamilyState) -> dict[str, Any]:
         "announced": None if fs.announced is None else fs.announced.value,
         "activity": _time(fs.last_activity),
         "published": published,
+        "hazards": [hazard.value for hazard in fs.hazards],
     }
 
 
@@ -109,4 +110,5 @@ def _load_family(data: dict[str, Any]) -> FamilyState:
         announced=None if data["announced"] is None else Level(data["announced"]),
         last_activity=_parse_opt(data["activity"]),
         published=tuple(published),
+        hazards=[Hazard(hazard) for hazard in data["hazards"]],
     )
