@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from schemas.events import Channel, DeliveryJob, Incident, Subscriber
 from producers.reports import CALLCENTRE_DESK
+from schemas.events import Channel, DeliveryJob, Incident, Subscriber
 from stream_processors.render import render_text
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +25,8 @@ AMPENAN_SELATAN = "52.71.01.1004"
 ALERT_FILE = "mataram_test_CNB20261127001_alert.xml"
 ALERT_SENT = "2026-11-27T14:30:00+08:00"
 ALERT_REF = f"cuaca.ekstrem@bmkg.go.id,2.49.0.1.360.0.2026.11.27.06.52.001,{ALERT_SENT}"
-SECOND_REF = "cuaca.ekstrem@bmkg.go.id,2.49.0.1.360.0.2026.11.27.06.52.901,2026-11-27T14:40:00+08:00"
+SECOND_REF = ("cuaca.ekstrem@bmkg.go.id,2.49.0.1.360.0.2026.11.27.06.52.901,"
+              "2026-11-27T14:40:00+08:00")
 AUTOGEMPA = DATA / "gempa" / "mataram_test_autogempa_2026-11-27.json"
 FELT_NEXT_DAY = DATA / "gempa" / "mataram_test_gempadirasakan_2026-11-28.json"
 FORECAST = DATA / "prakiraan" / "mataram_test_prakiraan-52.71.01.1004_2026-11-27.json"
@@ -135,9 +136,9 @@ def check(scenario: Scenario, versions: list[Incident], *, timed: bool) -> None:
         assert len(ids) <= 1 or scenario.name in NEW_IDS, f"{scenario.name}: {ids}"
     if scenario.stale is not None:
         prefix, after = scenario.stale
-        late = [i for i in versions if i.updated_at > after
-                and any(a.ref.startswith(prefix) for a in i.alerts)]
-        assert not late, f"{scenario.name}: {len(late)} versions re-announce {prefix}"
+        again = [i for i in versions if i.updated_at > after
+                 and any(a.ref.startswith(prefix) for a in i.alerts)]
+        assert not again, f"{scenario.name}: {len(again)} versions re-announce {prefix}"
     if not scenario.others:
         extra = sorted(set(seen) - set(scenario.expect))
         assert not extra, f"{scenario.name}: unexpected incidents for {extra}"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
 from datetime import UTC, datetime
+from typing import Any, Protocol
 from xml.etree.ElementTree import Element
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
