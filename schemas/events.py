@@ -312,6 +312,8 @@ class Command(Event):
     kind: Literal["action", "tick"]
     action: IncidentAction | None = None
     at: AwareDatetime = Field(description="tick: the wall clock when it was sent")
+    advance_to: AwareDatetime | None = Field(
+        default=None, description="tick: move the clock to this event time (a replay's clock)")
 
 
 def area_of_incident(incident_id: str) -> str:

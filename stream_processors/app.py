@@ -1,8 +1,8 @@
 """The faust worker: reads like the pipeline diagram; the logic lives in plain modules.
 
     bmkg.{nowcast,forecast,quake}.raw ─ normalize_bmkg ───┐
-    reports.raw ─────────────────────── normalize_reports ┴─> signals ──────┐
-    incident.actions ─ route_actions ─> incident.commands (+ clock ticks) ──┴─ correlate ─> incidents
+    reports.raw ─────────────────────── normalize_reports ┴─> signals ─────┐
+    incident.actions ─ route_actions ─> incident.commands, ticks ──┴─ correlate ─> incidents
     incidents ─ plan (subscribers: a global table) ─> alerts.{sms,push,callcentre}
     any failure ─> deadletter (the record and the reason; the agent keeps going)
 """
@@ -208,7 +208,8 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
 
     # Decoded states of the kelurahan this worker holds; the table (changelogged) is the truth.
     states: dict[str, AreaState] = {}
-    clocks = [StreamClock() for _ in range(SIGNALS.partitions)]
+    # One clock for the worker: Mataram is one place, and any input's time is news of the hour.
+    clock = StreamClock()
 
     async def _forget_states(sender: Any, *args: Any, **kwargs: Any) -> None:
         states.clear()
@@ -230,9 +231,9 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
 
     async def correlate(event: Event) -> None:
         message, wall = event.message, utc_now()
-        clock = clocks[message.partition]
         if message.topic == signals.get_topic_name():
             signal = decode(Signal, message.value)
+            correlator.admit(signal, wall)  # before a future stamp could move the clock
             state = state_of(signal.area_code)
             now = clock.observe(max(input_time(signal), state.clock or input_time(signal)), wall)
             versions = correlator.on_signal(state, signal, now, received=wall)
@@ -246,7 +247,10 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
             await publish(area, state, correlator.on_action(state, command.action, at,
                                                             received=wall))
             return
-        # A tick: expire what ran out in every kelurahan of this partition.
+        # A tick: expire what ran out in every kelurahan of this partition. A replayed
+        # timeline's clock lines arrive as ticks that move the clock to their time.
+        if command.advance_to is not None:
+            clock.observe(command.advance_to, wall)
         mine = [key.decode() for key in list(area_state.keys())
                 if partition_of(key.decode(), SIGNALS.partitions) == message.partition]
         if not clock.started:

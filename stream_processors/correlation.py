@@ -151,13 +151,18 @@ class Correlator:
                 f"{self.rules.clock.future_skew_minutes:g} min after now ({now.isoformat()})"
             )
 
+    def admit(self, signal: Signal, received: datetime) -> None:
+        """Refuse a signal stamped in the future (forecast steps lie ahead by nature). A shell
+        whose clock follows its inputs must call this before it moves the clock."""
+        if signal.source is not SignalSource.FORECAST:
+            self.check_time(input_time(signal), received,
+                            f"{signal.source.value} {signal.source_id}")
+
     def on_signal(self, state: AreaState, signal: Signal, now: datetime,
                   received: datetime | None = None) -> list[Incident]:
         """Fold one signal in; the incident versions it causes (with any expiries before it).
         ``received`` is the wall clock a live input is checked against (default: ``now``)."""
-        if signal.source is not SignalSource.FORECAST:  # forecast steps lie ahead by nature
-            self.check_time(input_time(signal), received or now,
-                            f"{signal.source.value} {signal.source_id}")
+        self.admit(signal, received or now)
         _name_area(state, signal)
         versions = self.on_tick(state, now)
         if signal.signal_id in state.seen:
