@@ -34,6 +34,7 @@ from schemas.events import (
     IncidentAction,
     RawDocument,
     Signal,
+    SignalSource,
     Subscriber,
     dead_letter_key,
     utc_now,
@@ -235,7 +236,12 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
             signal = decode(Signal, message.value)
             correlator.admit(signal, wall)  # before a future stamp could move the clock
             state = state_of(signal.area_code)
-            now = clock.observe(max(input_time(signal), state.clock or input_time(signal)), wall)
+            if signal.source is SignalSource.FORECAST:
+                # Forecast steps lie ahead: they are context and must not move the clock.
+                now = clock.now(wall) or state.clock or wall
+            else:
+                now = clock.observe(max(input_time(signal), state.clock or input_time(signal)),
+                                    wall)
             versions = correlator.on_signal(state, signal, now, received=wall)
             await publish(signal.area_code, state, versions)
             return

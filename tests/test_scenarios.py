@@ -18,3 +18,14 @@ def test_scenario_through_simulate(scenario: Scenario, tmp_path: Path) -> None:
     rejected = [r for r in results if isinstance(r, Rejection)]
     assert len(rejected) == scenario.rejected, rejected
     check(scenario, [r for r in results if isinstance(r, Incident)], timed=True)
+
+
+def test_the_readme_timeline_prints_what_the_readme_shows() -> None:
+    timeline = Path(__file__).parents[1] / "deploy" / "scenarios" / "afternoon.jsonl"
+    versions = [r for r in simulate(timeline, load_rules()) if isinstance(r, Incident)]
+    assert [(v.version, v.change.value, v.level.value,
+             None if v.announce is None else v.announce.value) for v in versions] == [
+        (1, "opened", "waspada", "warning"), (2, "updated", "waspada", None),
+        (3, "escalated", "siaga", "raised"), (4, "acknowledged", "siaga", None),
+        (5, "expired", "siaga", "all_clear")]
+    assert versions[-1].updated_at.isoformat() == "2026-11-27T16:30:00+08:00"
