@@ -126,17 +126,23 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
     )
     alerts = {channel: topic(spec) for channel, spec in ALERT_TOPICS.items()}
 
-    # faust's defaults (raw keys, JSON values) are what every table here needs.
-    area_state = app.Table("area-state", partitions=SIGNALS.partitions)
+    # faust gives a table's changelog the key codec of its key_type ("json" unless bytes), not
+    # the app's raw default, and writes bytes keys raw whatever the codec: without key_type=bytes
+    # a bytes-keyed table fails to recover (JSON-decoding raw keys) and a restarted worker is
+    # never ready. The placements are keyed by str (JSON both ways); key_type=bytes there would
+    # recover bytes keys that str lookups miss. Values are JSON in all three tables.
+    area_state = app.Table("area-state", partitions=SIGNALS.partitions, key_type=bytes)
     # Every worker needs every subscriber to plan fan-out for any incident: a global table,
     # fed from the compacted subscribers topic. (faust's assignor hangs when a global table
     # uses a foreign topic as its changelog, so the table keeps its own.)
-    directory = app.GlobalTable(DIRECTORY_TABLE, partitions=SUBSCRIBERS.partitions)
+    directory = app.GlobalTable(DIRECTORY_TABLE, partitions=SUBSCRIBERS.partitions,
+                                key_type=bytes)
     subscribers_topic = topic(SUBSCRIBERS)
 
     # Where each CAP alert lay, so an Update or Cancel naming it in <references> (possibly with
     # no polygon of its own) reaches the same kelurahan, whichever worker parsed the original.
-    placements = app.GlobalTable("cap-placements", partitions=NOWCAST_RAW.partitions)
+    placements = app.GlobalTable("cap-placements", partitions=NOWCAST_RAW.partitions,
+                                 key_type=str)
 
     async def reject(event: Event, stage: str, reason: str) -> None:
         message = event.message
