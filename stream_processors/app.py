@@ -101,6 +101,10 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
+        # A killed worker's partitions move to the restarted one after the session timeout:
+        # faust's 60 s default is a minute of silence after every crash of an alerting system.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
         web_enabled=False,
         datadir=str(settings.home / "faust" / f"{prefix}{settings.app_id}"),
     )
@@ -231,10 +235,12 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
         return state
 
     async def publish(area: str, state: AreaState, versions: list[Incident]) -> None:
-        area_state[area.encode()] = dump_state(state)
+        # Versions before the state that records them: a crash in between replays the input
+        # and publishes the same versions again (consumers dedupe), never none at all.
         for incident in versions:
             metrics.INCIDENTS.labels(change=incident.change.value).inc()
             await incidents.send(key=incident.incident_id.encode(), value=encode(incident))
+        area_state[area.encode()] = dump_state(state)
 
     async def correlate(event: Event) -> None:
         message, wall = event.message, utc_now()
@@ -244,7 +250,7 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
             state = state_of(signal.area_code)
             if signal.source is SignalSource.FORECAST:
                 # Forecast steps lie ahead: they are context and must not move the clock.
-                now = clock.now(wall) or state.clock or wall
+                now = clock.now(wall) or state.clock or signal.effective
             else:
                 now = clock.observe(max(input_time(signal), state.clock or input_time(signal)),
                                     wall)

@@ -164,13 +164,16 @@ class Correlator:
         ``received`` is the wall clock a live input is checked against (default: ``now``)."""
         self.admit(signal, received or now)
         _name_area(state, signal)
+        if signal.source is SignalSource.FORECAST:
+            # Context only: a forecast neither moves the clock nor decides anything.
+            if signal.signal_id not in state.seen:
+                self._remember(state, signal.signal_id, signal.expires or signal.effective)
+                _note_outlook(state, signal, now)
+            return []
         versions = self.on_tick(state, now)
         if signal.signal_id in state.seen:
             return versions  # a replay: already folded in
         self._remember(state, signal.signal_id, (signal.expires or signal.effective))
-        if signal.source is SignalSource.FORECAST:
-            _note_outlook(state, signal, now)
-            return versions
         touched: dict[HazardFamily, Change | None] = {}
         if signal.source is SignalSource.NOWCAST:
             self._fold_alert(state, signal, now, touched)

@@ -118,7 +118,9 @@ def check(scenario: Scenario, versions: list[Incident], *, timed: bool) -> None:
     for incident in versions:
         seen.setdefault((incident.area_code, incident.hazard.value), []).append(incident)
     for key, steps in scenario.expect.items():
-        got = seen.get(key, [])
+        # Incident ids are Kafka keys: two incidents' versions may interleave across
+        # partitions, so order them by incident, then version (each incident's are in order).
+        got = sorted(seen.get(key, []), key=lambda i: (i.opened_at, i.incident_id, i.version))
         shown = [(i.change.value, i.level.value, None if i.announce is None else i.announce.value,
                   i.status.value, i.verified) for i in got]
         wanted = [(s.change, s.level, s.announce, s.status, s.verified) for s in steps]

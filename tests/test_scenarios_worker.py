@@ -137,20 +137,7 @@ def run(scenario: Scenario, pipeline: Pipeline, kill_after: int | None = None) -
     return watcher
 
 
-# Known gaps of the worker path, kept visible: strict, so each flips to a failure once fixed.
-NOT_YET = {
-    "forecast-is-context": "worker: a forecast before a nowcast leaves no incident (open bug)",
-    "relisted-quake-changes-nothing": "worker: quake feed timing differs from simulate (open bug)",
-}
-
-
-def _marked(scenario: Scenario) -> Any:
-    reason = NOT_YET.get(scenario.name)
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-    return pytest.param(scenario, id=scenario.name, marks=marks)
-
-
-@pytest.mark.parametrize("scenario", [_marked(s) for s in SCENARIOS])
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_scenario_through_the_worker(
     scenario: Scenario, pipeline: Pipeline  # noqa: F811
 ) -> None:
@@ -162,9 +149,7 @@ def test_scenario_through_the_worker(
         watcher.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue #7 blocker: a restarted worker does not recover "
-                                       "its changelogged tables (not fixed yet)")
-@pytest.mark.parametrize("kill_after", [2])
+@pytest.mark.parametrize("kill_after", [0, 2, 3])
 def test_a_worker_killed_mid_scenario_loses_and_repeats_no_version(
     kill_after: int, pipeline: Pipeline  # noqa: F811
 ) -> None:
