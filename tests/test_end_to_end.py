@@ -31,6 +31,7 @@ pytestmark = pytest.mark.kafka
 
 CAP_DIR = Path(__file__).parent / "data" / "bmkg" / "cap"
 AMPENAN_SELATAN = "52.71.01.1004"
+WORKER_READY = "Worker ready"  # faust's Recovery service logs it once every table is recovered
 
 
 @dataclass
@@ -45,6 +46,15 @@ class Pipeline:
     def start(self, *command: str, log: str, **env: str) -> subprocess.Popen[bytes]:
         process = start(list(command), {**self.env, **env}, self.logs / f"{log}.log")
         self.processes.append(process)
+        return process
+
+    def start_worker(self, log: str = "worker", **env: str) -> subprocess.Popen[bytes]:
+        """A worker, returned once it is ready: every table recovered (fails at once, with the
+        logs, if it dies)."""
+        process = self.start("worker", log=log, **env)
+        log_file = self.logs / f"{log}.log"
+        wait_while_running(lambda: WORKER_READY in log_file.read_text(errors="replace"),
+                           self.processes, self.logs, timeout_s=150)
         return process
 
     def start_sms(self, log: str = "deliver") -> subprocess.Popen[bytes]:

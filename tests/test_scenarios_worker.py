@@ -110,10 +110,6 @@ def feed(publisher: Publisher, scenario: Scenario, n: int, entry: dict[str, Any]
     publisher.flush()
 
 
-def start_worker(pipeline: Pipeline, log: str) -> None:  # noqa: F811
-    pipeline.start("worker", log=log, KENTONGAN_TICK_SECONDS="1")
-
-
 def run(scenario: Scenario, pipeline: Pipeline, kill_after: int | None = None) -> Watcher:  # noqa: F811
     bootstrap, prefix = pipeline.env["KAFKA_BOOTSTRAP"], pipeline.env["KENTONGAN_TOPIC_PREFIX"]
     watcher = Watcher(bootstrap, prefix)
@@ -122,7 +118,7 @@ def run(scenario: Scenario, pipeline: Pipeline, kill_after: int | None = None) -
         probe = Subscriber(subscriber_id="probe", phone="+6281200009999", areas=["52.71.03.1005"])
         publisher.send(SUBSCRIBERS, probe.subscriber_id, probe)
         publisher.flush()
-        start_worker(pipeline, "worker")
+        pipeline.start_worker("worker", KENTONGAN_TICK_SECONDS="1")
         pipeline.wait_for_directory(1)
         for n, entry in enumerate(scenario.inputs):
             feed(publisher, scenario, n, entry)
@@ -131,8 +127,7 @@ def run(scenario: Scenario, pipeline: Pipeline, kill_after: int | None = None) -
                 worker = pipeline.processes.pop()
                 worker.send_signal(signal.SIGKILL)
                 worker.wait(timeout=30)
-                start_worker(pipeline, "worker-restarted")
-                pipeline.wait_for_directory(1)
+                pipeline.start_worker("worker-restarted", KENTONGAN_TICK_SECONDS="1")
             watcher.settle()
     return watcher
 

@@ -20,7 +20,7 @@ from producers.feeds import publish_jsonl
 from producers.publisher import Publisher
 from schemas.events import Subscriber
 from schemas.topics import ALERTS_SMS, SUBSCRIBERS
-from tests.kafka_helpers import lines, wait_for, wait_while_running
+from tests.kafka_helpers import lines, wait_for
 from tests.test_end_to_end import (  # noqa: F401  (pipeline: the fixture)
     ALERT_FILE,
     AMPENAN_SELATAN,
@@ -37,16 +37,6 @@ pytestmark = pytest.mark.kafka
 # right kelurahan only through the exact-identifier placement recovered from the changelog.
 SECOND_ALERT = ALERT_FILE.with_name("mataram_test_CNB20261127002_alert.xml")
 PEJANGGIK = "52.71.02.1011"
-READY = "Worker ready"  # faust's Recovery service logs it once every table is recovered
-
-
-def start_worker(running: Pipeline, log: str) -> subprocess.Popen[bytes]:
-    """A worker, returned once it is ready (fails at once, with the logs, if it dies)."""
-    process = running.start("worker", log=log)
-    log_file = running.logs / f"{log}.log"
-    wait_while_running(lambda: READY in log_file.read_text(errors="replace"),
-                       running.processes, running.logs, timeout_s=150)
-    return process
 
 
 def end(running: Pipeline, worker: subprocess.Popen[bytes], how: signal.Signals) -> None:
@@ -80,7 +70,7 @@ def test_a_restarted_worker_recovers_its_tables_and_alerts_again(
                                areas=[PEJANGGIK])
         publisher.send(SUBSCRIBERS, pejanggik.subscriber_id, pejanggik)
         publisher.flush()
-        worker = start_worker(pipeline, "worker")
+        worker = pipeline.start_worker("worker")
         pipeline.start_sms()
         pipeline.wait_for_directory(4)
         assert replay(recorded, publisher, speed=0).published == 1
@@ -88,7 +78,7 @@ def test_a_restarted_worker_recovers_its_tables_and_alerts_again(
         (opened,) = {m["incident_id"] for m in outbox(pipeline)}
 
         end(pipeline, worker, how)
-        start_worker(pipeline, "worker-restarted")
+        pipeline.start_worker("worker-restarted")
 
         (recorded / CANCEL_NAME).write_text(cancel_of_alert(), encoding="utf-8")
         shutil.copy(SECOND_ALERT, recorded)
@@ -140,7 +130,7 @@ def test_a_worker_killed_mid_fan_out_finishes_it_after_a_restart_once_per_phone(
     try:
         with Publisher(kafka_bootstrap, prefix=topic_prefix) as publisher:
             assert publish_jsonl(people, SUBSCRIBERS, publisher) == FAN_OUT
-            worker = start_worker(pipeline, "worker")
+            worker = pipeline.start_worker("worker")
             pipeline.wait_for_directory(FAN_OUT)
             assert replay(recorded, publisher, speed=0).published == 1
         deadline = time.monotonic() + 60
@@ -152,7 +142,7 @@ def test_a_worker_killed_mid_fan_out_finishes_it_after_a_restart_once_per_phone(
         at_kill = jobs_written()
         assert 0 < written <= at_kill < FAN_OUT, "the kill came before or after the fan-out"
 
-        start_worker(pipeline, "worker-restarted")
+        pipeline.start_worker("worker-restarted")
         pipeline.start_sms()
         pipeline.wait_for_outbox(FAN_OUT)
         wait_for(lambda: False, timeout_s=3)  # nothing more may arrive
