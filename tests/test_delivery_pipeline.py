@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from consumers.notification_log import NotificationLog
 from consumers.pipeline import DeliveryPipeline, RetryPolicy
+
 from consumers.sinks import OutboxSink, SendError
 from schemas.events import Channel, DeliveryJob, DeliveryStatus
 from tests.factories import T0
