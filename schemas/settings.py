@@ -75,7 +75,7 @@ class DeliverySettings(BaseSettings):
     # Kannel: the sendsms-user, and the delivery-report callback this process serves.
     kannel_username: str = "kentongan"
     kannel_password: SecretStr | None = None
-    kannel_from: str | None = None
+    kannel_from: str | None = "KENTONGAN"  # the sender id people see; Kannel needs one
     dlr_host: str = "127.0.0.1"
     dlr_port: int = Field(default=0, ge=0, le=65535, validation_alias=AliasChoices(
         "KENTONGAN_DLR_PORT", "KENTONGAN_DELIVERY_DLR_PORT"), description="0: any free port")

@@ -108,8 +108,10 @@ def outcomes(bootstrap: str, prefix: str, keys: int = 0,
 
 
 def final_status(found: list[DeliveryOutcome]) -> dict[str, str]:
-    """The last outcome per job key (a DLR overrides the earlier 'accepted')."""
+    """The outcome per job key that stands: a delivery report (delivered/failed) settles an
+    'accepted' whichever reached the topic first (Kannel may call back before it answers)."""
     final: dict[str, str] = {}
     for outcome in found:
-        final[outcome.job_key] = outcome.status.value
+        if outcome.status.value != "accepted" or outcome.job_key not in final:
+            final[outcome.job_key] = outcome.status.value
     return final
