@@ -177,6 +177,8 @@ class Send:
             error = exc
         except TimeoutError:
             error = SendError(f"no answer within {self.timeout_s:g} s")
+        except Exception as exc:  # a sink bug or a library's surprise: bounded like the rest
+            error = SendError(f"sink error {type(exc).__name__}: {str(exc)[:200]}")
         else:
             item.receipt, item.accepted_only = sent.receipt, sent.accepted_only
             return True
