@@ -47,7 +47,10 @@ def test_sigkill_mid_fanout_misses_no_one_and_duplicates_stay_within_the_window(
             restarted: list[float] = []
             for n, at in enumerate(kills):
                 processes.append(start(command, env, tmp_path / f"deliver-{n}.log"))
-                wait_while_running(lambda at=at: gw.count() >= at, processes[-1:], tmp_path, 90)
+                def reached(at: int = at) -> bool:
+                    return gw.count() >= at
+
+                wait_while_running(reached, processes[-1:], tmp_path, 90)
                 killed = processes.pop()
                 killed.kill()  # SIGKILL: no commit, no flush, no goodbye
                 killed.wait()
@@ -56,8 +59,10 @@ def test_sigkill_mid_fanout_misses_no_one_and_duplicates_stay_within_the_window(
                 processes.append(start(command, env, tmp_path / f"deliver-{n}b.log"))
                 # Static membership: the restarted consumer gets its partitions back at once,
                 # not after the 45 s session timeout a stale member would hold them for.
-                wait_while_running(lambda before=before: gw.count() > before, processes[-1:],
-                                   tmp_path, 30)
+                def resumed(before: int = before) -> bool:
+                    return gw.count() > before
+
+                wait_while_running(resumed, processes[-1:], tmp_path, 30)
                 stop(processes.pop())
             processes.append(start(command, env, tmp_path / "deliver-last.log"))
             wait_while_running(lambda: len(set(gw.keys())) >= JOBS, processes, tmp_path, 120)

@@ -54,10 +54,12 @@ class Smsc:
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
                 _, receiver, kind, message = line.decode("latin-1").split(" ", 3)
+                # Kannel URL-encodes with '+' for a space byte.
+                raw = urllib.parse.unquote_to_bytes(message.replace("+", " "))
                 if kind == "ucs-2":
-                    message = urllib.parse.unquote_to_bytes(message.replace("+", " ")).decode("utf-16-be")
+                    message = raw.decode("utf-16-be")
                 elif kind == "data":
-                    message = urllib.parse.unquote_to_bytes(message.replace("+", " ")).decode("latin-1")
+                    message = raw.decode("latin-1")
                 self.lines.append((receiver, message))
 
 

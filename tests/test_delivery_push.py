@@ -189,7 +189,8 @@ def test_web_push_payload_decrypts_with_the_subscription_keys_and_vapid_verifies
         publish_subscribers(kafka_bootstrap, topic_prefix, people)
         jobs = [make_job(n, channel=Channel.PUSH, recipient=p.push_token,
                          subscriber_id=p.subscriber_id) for n, p in enumerate(people)]
-        settings = settings_for(kafka_bootstrap, topic_prefix, vapid_subject="mailto:ops@kentongan.example",
+        settings = settings_for(kafka_bootstrap, topic_prefix,
+                                vapid_subject="mailto:ops@kentongan.example",
                                 vapid_private_key=SecretStr(b64url(
                                     vapid_key.private_numbers().private_value.to_bytes(32))))
         publish_jobs(kafka_bootstrap, topic_prefix, jobs)
