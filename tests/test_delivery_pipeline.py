@@ -330,3 +330,14 @@ def test_sink_specs_are_checked_and_secrets_never_come_from_the_command_line() -
         build_sink(Channel.SMS, "kannel:http://127.0.0.1:13013", Settings())
     with pytest.raises(SinkSpecError, match="does not deliver push"):
         build_sink(Channel.PUSH, "kannel:http://127.0.0.1:13013", Settings())
+
+
+def test_deliver_refuses_a_bad_sink_clearly_before_touching_the_broker() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "deploy.cli", "deliver", "push", "--sink",
+                             "kannel:http://127.0.0.1:1"], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 2
+    assert "kannel does not deliver push" in result.stderr
