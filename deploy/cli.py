@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import signal
 import sys
 import threading
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -154,6 +156,73 @@ def _parse(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _load_rules(path: str | None, settings: Settings) -> object:
+    from stream_processors.rules import RulesError, load_rules
+
+    try:
+        return load_rules(Path(path) if path else settings.rules)
+    except RulesError as exc:
+        print(f"kentongan: refusing the rules: {exc}", file=sys.stderr)
+        return None
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_processors.rules import Rules
+    from stream_processors.simulate import Rejection, simulate, summary
+
+    rules = _load_rules(args.rules, settings)
+    if not isinstance(rules, Rules):
+        return 2
+    timeline = Path(args.timeline)
+    if not timeline.is_file():
+        print(f"kentongan simulate: no timeline at {timeline}", file=sys.stderr)
+        return 2
+    rejected = 0
+    for item in simulate(timeline, rules):
+        if isinstance(item, Rejection):
+            rejected += 1
+            print(json.dumps(item.as_json(), ensure_ascii=False), file=sys.stderr)
+        elif args.full:
+            print(item.model_dump_json())
+        else:
+            print(json.dumps(summary(item), ensure_ascii=False))
+    return 1 if rejected and args.strict else 0
+
+
+def _rules(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_processors.rules import Rules
+
+    rules = _load_rules(args.file, settings)
+    if not isinstance(rules, Rules):
+        return 2
+    names = ", ".join(rule.name for rule in rules.corroboration) or "none"
+    print(f"rules OK: corroboration rules {names}")
+    return 0
+
+
+def _incident(args: argparse.Namespace, settings: Settings) -> int:
+    from pydantic import ValidationError
+
+    from schemas.events import IncidentAction, utc_now
+    from schemas.topics import INCIDENT_ACTIONS
+
+    fields = {"action_id": args.action_id or f"cli-{uuid.uuid4().hex}", "action": args.action,
+              "incident_id": args.incident_id, "area_code": args.area_code,
+              "hazard": args.hazard, "operator": args.operator, "reason": args.reason or "",
+              "at": utc_now()}
+    try:
+        action = IncidentAction.model_validate(fields)
+    except ValidationError as exc:
+        print(f"kentongan incident act: {exc}", file=sys.stderr)
+        return 2
+    from producers.publisher import Publisher
+
+    with Publisher(settings.kafka_bootstrap, prefix=settings.topic_prefix) as publisher:
+        publisher.send(INCIDENT_ACTIONS, action.incident_id or action.target_area(), action)
+    print(action.model_dump_json())
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from deploy.demo import run_demo
 
@@ -224,6 +293,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--keep-broker", action="store_true",
                       help="leave a broker the demo started running afterwards")
     demo.set_defaults(func=_demo)
+
+    simulate = sub.add_parser(
+        "simulate", help="the incident rules over a JSON-lines timeline, without Kafka")
+    simulate.add_argument("timeline", help="JSON lines: {at, cap|quake|forecast|report|action}")
+    simulate.add_argument("--rules", help="rules YAML (default: KENTONGAN_RULES or the packaged)")
+    simulate.add_argument("--full", action="store_true", help="print whole incident versions")
+    simulate.add_argument("--strict", action="store_true",
+                          help="exit 1 when a line was rejected")
+    simulate.set_defaults(func=_simulate)
+
+    rules = sub.add_parser("rules", help="the incident rules")
+    rules.add_argument("action", choices=["check"])
+    rules.add_argument("file", nargs="?", help="rules YAML (default: the one in force)")
+    rules.set_defaults(func=_rules)
+
+    incident = sub.add_parser("incident", help="the duty officer's actions on incidents")
+    incident_sub = incident.add_subparsers(dest="incident_command", required=True)
+    act = incident_sub.add_parser("act", help="publish an action on incident.actions")
+    act.add_argument("action", choices=["ack", "verify", "escalate", "deescalate", "resolve",
+                                        "note"])
+    act.add_argument("--incident-id", help="the incident (or --area-code and --hazard)")
+    act.add_argument("--area-code", help="kelurahan code, e.g. 52.71.01.1004")
+    act.add_argument("--hazard", help="hazard family: hydromet, wind, marine, fire, "
+                                      "earthquake, other")
+    act.add_argument("--operator", required=True, help="who acts (shown in the audit trail)")
+    act.add_argument("--reason", help="why")
+    act.add_argument("--action-id", help="idempotency key (default: a new one)")
+    incident.set_defaults(func=_incident)
 
     schemas = sub.add_parser("schemas", help="the event contract")
     schemas.add_argument("action", choices=["export"])

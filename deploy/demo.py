@@ -175,8 +175,9 @@ def _summarise(observed: Observed, outbox: Path, desk: Path, run_dir: Path) -> N
     print(f"incidents raised: {len(observed.incidents)}")
     for incident in sorted(observed.incidents.values(), key=lambda i: i.incident_id):
         print(f"  {incident.incident_id}  {incident.area_name} ({incident.kecamatan_name})  "
-              f"{incident.hazard.value}  severity={incident.severity.value}  "
-              f"status={incident.status.value}  versions={observed.versions[incident.incident_id]}")
+              f"{incident.hazard.value}  level={incident.level.value}  "
+              f"verified={str(incident.verified).lower()}  status={incident.status.value}  "
+              f"versions={observed.versions[incident.incident_id]}")
     channels = ", ".join(f"{c}={n}" for c, n in sorted(observed.delivered.items())) or "none"
     print(f"messages delivered per channel: {channels}")
     print(f"dead letters: {len(observed.deadletters)}")

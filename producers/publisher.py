@@ -48,9 +48,13 @@ class Publisher:
             linger_ms=5,
         )
 
-    def send(self, spec: TopicSpec, key: str | None, value: BaseModel | bytes) -> Any:
+    def send(
+        self, spec: TopicSpec, key: str | None, value: BaseModel | bytes, *,
+        headers: list[tuple[str, bytes]] | None = None, partition: int | None = None,
+    ) -> Any:
         payload = value if isinstance(value, bytes) else encode(value)
-        return self._producer.send(spec.full_name(self.prefix), key=encode_key(key), value=payload)
+        return self._producer.send(spec.full_name(self.prefix), key=encode_key(key),
+                                   value=payload, headers=headers, partition=partition)
 
     def dead_letter(
         self,

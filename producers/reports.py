@@ -30,13 +30,22 @@ from pydantic import BaseModel, ValidationError
 from shapely.geometry import Point
 
 from producers.intake.phones import safe_reporter_ref
-from schemas.events import Channel, DeliveryJob, Hazard, Severity, Signal, SignalSource
+from schemas.events import (
+    Channel,
+    DeliveryJob,
+    Hazard,
+    ReporterKind,
+    Severity,
+    Signal,
+    SignalSource,
+)
 from schemas.geography import Geography, load_geography
 from schemas.reports import (
     CitizenReport,
     LocationMethod,
     Matched,
     NormalizedReport,
+    ReportChannel,
     ReportSubmission,
     Route,
 )
@@ -326,7 +335,33 @@ def report_from_raw(key: bytes | str | None, value: bytes | str | None) -> Citiz
     return CitizenReport.model_validate(body)
 
 
-def signal_from_report(report: CitizenReport, geography: Geography) -> Signal:
+#: Kafka header with which the intake records how it verified the reporter (a ReporterKind).
+IDENTITY_HEADER = "kentongan-identity"
+
+# Without the intake's header (reports an operator published from a file) the channel says how
+# the reporter is known: the SMS gateway saw the number, an agent opened the ticket, the app
+# vouched for its account.
+_KIND_OF_CHANNEL = {
+    ReportChannel.SMS: ReporterKind.PHONE,
+    ReportChannel.CALLCENTRE: ReporterKind.CALLCENTRE_TICKET,
+    ReportChannel.APP: ReporterKind.APP_ACCOUNT,
+}
+
+
+def reporter_kind(report: CitizenReport, recorded: bytes | str | None = None) -> ReporterKind:
+    """How the reporter's identity is known: the intake's record if there is one."""
+    if recorded:
+        text = recorded.decode() if isinstance(recorded, bytes) else recorded
+        try:
+            return ReporterKind(text)
+        except ValueError:
+            return ReporterKind.UNVERIFIED
+    return _KIND_OF_CHANNEL[report.channel]
+
+
+def signal_from_report(
+    report: CitizenReport, geography: Geography, kind: ReporterKind | None = None
+) -> Signal:
     normalized = locate(report, geography)
     assert normalized.area_code is not None  # locate() raises otherwise
     area = geography.kelurahan[normalized.area_code]
@@ -344,6 +379,7 @@ def signal_from_report(report: CitizenReport, geography: Geography) -> Signal:
         effective=report.reported_at,
         expires=report.reported_at + REPORT_VALIDITY,
         reporter_ref=reporter,
+        reporter_kind=kind or reporter_kind(report),
     )
 
 

@@ -121,6 +121,8 @@ class Signal(Event):
     description: str | None = None
     effective: AwareDatetime
     expires: AwareDatetime | None = None
+    sent: AwareDatetime | None = Field(
+        default=None, description="CAP: when BMKG issued it (effective may lie ahead)")
     attribution: str | None = None
     reporter_ref: str | None = Field(
         default=None, description="hashed reporter identity (reports only); never a phone number"
@@ -310,6 +312,8 @@ class Command(Event):
     kind: Literal["action", "tick"]
     action: IncidentAction | None = None
     at: AwareDatetime = Field(description="tick: the wall clock when it was sent")
+    advance_to: AwareDatetime | None = Field(
+        default=None, description="tick: move the clock to this event time (a replay's clock)")
 
 
 def area_of_incident(incident_id: str) -> str:

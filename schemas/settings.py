@@ -114,6 +114,10 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     app_id: str = "kentongan"
     outbox: Path | None = None
+    # The incident rules (YAML); the packaged stream_processors/rules.yaml when unset.
+    rules: Path | None = None
+    # How often the worker's clock ticks, so warnings run out with no further input.
+    tick_seconds: float = Field(default=15.0, gt=0)
     metrics_port: int = 0
     # Named in the User-Agent of every request to BMKG, so they can reach the operator.
     contact_url: str = "https://example.invalid/kentongan-set-KENTONGAN_CONTACT_URL"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from producers.reports import CALLCENTRE_DESK
 from schemas.events import Channel, DeliveryJob, Incident, Subscriber
 from stream_processors.render import render_text
 
@@ -19,6 +20,23 @@ def recipient_for(subscriber: Subscriber, channel: Channel) -> str | None:
     if channel is Channel.PUSH:
         return subscriber.push_token
     return None
+
+
+def desk_job(incident: Incident, now: datetime) -> DeliveryJob:
+    """Every incident version goes to the 112 desk: adjacent and unverified ones included, so a
+    person sees what citizens were not (yet) told."""
+    told = f" -> warga: {incident.announce.value}" if incident.announce else ""
+    text = (f"[{incident.level.value.upper()}] {incident.change.value} v{incident.version} "
+            f"{incident.hazard.value} {incident.area_name} ({incident.kecamatan_name}) "
+            f"{'terverifikasi' if incident.verified else 'BELUM diverifikasi'}, "
+            f"{incident.proximity.value}{told}. {incident.reason}").strip()
+    return DeliveryJob(
+        job_key=job_key(incident, CALLCENTRE_DESK, Channel.CALLCENTRE),
+        incident_id=incident.incident_id, version=incident.version,
+        channel=Channel.CALLCENTRE, recipient=CALLCENTRE_DESK, subscriber_id=CALLCENTRE_DESK,
+        area_code=incident.area_code, language="id", text=text, created_at=now,
+        level=incident.level,
+    )
 
 
 def plan_deliveries(

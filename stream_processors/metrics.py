@@ -8,7 +8,7 @@ SIGNALS = Counter(
     "kentongan_signals_total", "Signals emitted, by source and hazard", ["source", "hazard"]
 )
 INCIDENTS = Counter(
-    "kentongan_incident_versions_total", "Incident versions published, by status", ["status"]
+    "kentongan_incident_versions_total", "Incident versions published, by change", ["change"]
 )
 JOBS = Counter("kentongan_delivery_jobs_total", "Delivery jobs planned, by channel", ["channel"])
 DEADLETTERS = Counter(

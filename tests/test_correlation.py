@@ -1,107 +1,74 @@
-"""Incident rules, signal by signal, without Kafka."""
+"""The correlator's pieces, without Kafka: levels, rules files, state bounds and encoding."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
-from schemas.events import (
-    Hazard,
-    Incident,
-    IncidentStatus,
-    MsgType,
-    Proximity,
-    Severity,
-    Signal,
-)
-from stream_processors.correlation import AreaState, apply
+import pytest
+
+from schemas.events import Level, Severity
+from stream_processors.correlation import MAX_REPORTS, MAX_SEEN, AreaState, Correlator
+from stream_processors.levels import level_of_cap, level_of_quake
+from stream_processors.rules import RulesError, load_rules
+from stream_processors.state_codec import dump_state, load_state
 from tests.factories import T0, report, warning
 
 
-def fold(*signals: Signal) -> tuple[AreaState, list[Incident]]:
-    state, published = AreaState(), list[Incident]()
-    for signal in signals:
-        state, versions = apply(state, signal, signal.effective)
-        published.extend(versions)
-    return state, published
+def test_bmkg_words_map_to_bnpb_levels_in_one_place() -> None:
+    assert [level_of_cap(s) for s in (Severity.MINOR, Severity.MODERATE, Severity.SEVERE,
+                                      Severity.EXTREME)] == [
+        Level.WASPADA, Level.WASPADA, Level.SIAGA, Level.AWAS]
+    assert level_of_quake(3.4, tsunami=False) is None
+    assert level_of_quake(4.0, tsunami=False) is Level.WASPADA
+    assert level_of_quake(5.4, tsunami=False) is Level.WASPADA
+    assert level_of_quake(5.6, tsunami=False) is Level.AWAS
+    assert level_of_quake(3.0, tsunami=True) is Level.AWAS
 
 
-def test_a_bmkg_warning_opens_an_incident_for_its_kelurahan() -> None:
-    _, published = fold(warning())
-    assert [(i.status, i.version, i.area_code) for i in published] == [
-        (IncidentStatus.OPENED, 1, "52.71.01.1004")
-    ]
-    assert published[0].attribution == "Sumber: BMKG"
+def test_a_bad_rules_file_is_refused_naming_the_rule(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\ncorroboration:\n"
+        "  - name: citizens-confirm-warning\n    when: warned\n    distinct_reporters: 0\n"
+        "    within_minutes: 60\n    then: escalate_once\n", encoding="utf-8")
+    with pytest.raises(RulesError, match=r"rule 'citizens-confirm-warning': distinct_reporters"):
+        load_rules(rules)
+    rules.write_text("version: 1\nclock: {quiet_minutes: soon}\n", encoding="utf-8")
+    with pytest.raises(RulesError, match=r"clock.quiet_minutes"):
+        load_rules(rules)
+    rules.write_text("corroboration: [\n", encoding="utf-8")
+    with pytest.raises(RulesError, match="not valid YAML"):
+        load_rules(rules)
 
 
-def test_a_replayed_signal_changes_nothing() -> None:
-    signal = warning()
-    _, published = fold(signal, signal)
-    assert len(published) == 1
+def test_the_packaged_rules_are_the_documented_ones() -> None:
+    rules = load_rules()
+    warned, unwarned = rules.rule_for("warned"), rules.rule_for("unwarned")
+    assert warned is not None and (warned.distinct_reporters, warned.within_minutes) == (2, 60)
+    assert unwarned is not None and (unwarned.distinct_reporters,
+                                     unwarned.within_minutes) == (3, 30)
+    assert unwarned.level is Level.WASPADA
+    assert rules.clock.future_skew_minutes == 5 and rules.clock.quiet_minutes == 60
 
 
-def test_two_reports_from_distinct_reporters_escalate_a_warned_incident() -> None:
-    _, published = fold(warning(), report("a"), report("b", at=T0 + timedelta(minutes=30)))
-    assert [i.status for i in published] == [
-        IncidentStatus.OPENED, IncidentStatus.UPDATED, IncidentStatus.ESCALATED,
-    ]
-    assert published[-1].severity is Severity.SEVERE
-    assert published[-1].version == 3
+def test_state_stays_bounded_under_a_flood_of_reports() -> None:
+    correlator, state = Correlator(load_rules()), AreaState()
+    correlator.on_signal(state, warning(), T0)
+    for n in range(MAX_SEEN + 500):
+        at = T0 + timedelta(seconds=n)
+        correlator.on_signal(state, report(f"p{n}", at=at, report_id=f"r{n}"), at)
+    assert len(state.seen) <= MAX_SEEN
+    assert all(len(fs.reports) <= MAX_REPORTS for fs in state.families.values())
 
 
-def test_the_same_reporter_twice_does_not_escalate() -> None:
-    _, published = fold(warning(), report("a"), report("a", at=T0 + timedelta(minutes=40)))
-    assert [i.status for i in published][-1] is IncidentStatus.UPDATED
-    assert published[-1].severity is Severity.MODERATE
-
-
-def test_escalation_by_reporters_happens_once() -> None:
-    later = [report(r, at=T0 + timedelta(minutes=20 + n)) for n, r in enumerate("abcd")]
-    _, published = fold(warning(), *later)
-    assert [i.status for i in published].count(IncidentStatus.ESCALATED) == 1
-
-
-def test_a_more_severe_warning_escalates() -> None:
-    stronger = warning(signal_id="second", severity=Severity.SEVERE,
-                       effective=T0 + timedelta(minutes=30))
-    _, published = fold(warning(), stronger)
-    assert published[-1].status is IncidentStatus.ESCALATED
-    assert published[-1].severity is Severity.SEVERE
-
-
-def test_cancel_resolves_and_a_later_warning_opens_a_new_incident() -> None:
-    cancel = warning(signal_id="cancel", msg_type=MsgType.CANCEL,
-                     effective=T0 + timedelta(minutes=10))
-    again = warning(signal_id="again", effective=T0 + timedelta(minutes=50))
-    _, published = fold(warning(), cancel, again)
-    assert [i.status for i in published] == [
-        IncidentStatus.OPENED, IncidentStatus.RESOLVED, IncidentStatus.OPENED,
-    ]
-    assert published[0].incident_id == published[1].incident_id != published[2].incident_id
-
-
-def test_a_signal_after_expiry_closes_the_old_incident_first() -> None:
-    late = warning(signal_id="late", effective=T0 + timedelta(hours=3))
-    _, published = fold(warning(), late)
-    assert [i.status for i in published] == [
-        IncidentStatus.OPENED, IncidentStatus.EXPIRED, IncidentStatus.OPENED,
-    ]
-
-
-def test_unrelated_hazards_are_separate_incidents() -> None:
-    _, published = fold(warning(), report("a", hazard=Hazard.FIRE))
-    assert len({i.incident_id for i in published}) == 2
-
-
-def test_a_cancel_for_nothing_open_is_ignored() -> None:
-    _, published = fold(warning(msg_type=MsgType.CANCEL))
-    assert published == []
-
-
-def test_a_warning_next_door_becomes_inside_when_it_crosses_the_border() -> None:
-    nearby = warning(signal_id="near", proximity=Proximity.ADJACENT)
-    inside = warning(signal_id="in", effective=T0 + timedelta(minutes=30))
-    _, published = fold(nearby, inside)
-    assert [(i.status, i.proximity) for i in published] == [
-        (IncidentStatus.OPENED, Proximity.ADJACENT),
-        (IncidentStatus.ESCALATED, Proximity.INSIDE),
-    ]
+def test_state_survives_encoding_exactly() -> None:
+    correlator, state = Correlator(load_rules()), AreaState()
+    correlator.on_signal(state, warning(), T0)
+    correlator.on_signal(state, report("a"), T0 + timedelta(minutes=20))
+    again = load_state(dump_state(state))
+    assert again == state
+    # ... and the restored state decides as the original would.
+    later = T0 + timedelta(minutes=25)
+    assert correlator.on_signal(again, report("b", at=later), later) == correlator.on_signal(
+        state, report("b", at=later), later)

@@ -149,25 +149,32 @@ def test_a_replay_after_a_restart_sends_nothing_twice(
     assert len(lines(pipeline.outbox)) == 2
 
 
+ALERT_FILE = CAP_DIR / "mataram_test_CNB20261127001_alert.xml"
+CANCEL_NAME = "mataram_test_CNB20261127003_alert.xml"
+
+
+def cancel_of_alert() -> str:
+    """BMKG-style Cancel of ``ALERT_FILE``: <references> names it, and it has no polygon."""
+    text = ALERT_FILE.read_text(encoding="utf-8")
+    reference = ("cuaca.ekstrem@bmkg.go.id,2.49.0.1.360.0.2026.11.27.06.52.001,"
+                 "2026-11-27T14:30:00+08:00")
+    cancel = re.sub(r"\s*<polygon>.*?</polygon>", "", text, flags=re.S)
+    return (cancel.replace("<sent>2026-11-27T14:30:00+08:00</sent>",
+                           "<sent>2026-11-27T15:20:00+08:00</sent>")
+            .replace("<msgType>Alert</msgType>", "<msgType>Cancel</msgType>")
+            .replace("<scope>Public</scope>",
+                     f"<scope>Public</scope>\n  <references>{reference}</references>"))
+
+
 def test_a_cancel_naming_the_alert_sends_the_all_clear(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, pipeline: Pipeline
 ) -> None:
     """BMKG-style Cancel with <references> and no polygon: the worker remembers where the
     alert lay, resolves the incident, and the same subscribers hear it is over."""
-    alert_file = CAP_DIR / "mataram_test_CNB20261127001_alert.xml"
-    text = alert_file.read_text(encoding="utf-8")
-    reference = ("cuaca.ekstrem@bmkg.go.id,2.49.0.1.360.0.2026.11.27.06.52.001,"
-                 "2026-11-27T14:30:00+08:00")
-    cancel = re.sub(r"\s*<polygon>.*?</polygon>", "", text, flags=re.S)
-    cancel = (cancel.replace("<sent>2026-11-27T14:30:00+08:00</sent>",
-                             "<sent>2026-11-27T15:20:00+08:00</sent>")
-              .replace("<msgType>Alert</msgType>", "<msgType>Cancel</msgType>")
-              .replace("<scope>Public</scope>",
-                       f"<scope>Public</scope>\n  <references>{reference}</references>"))
     recorded = tmp_path / "recorded"
     recorded.mkdir()
-    shutil.copy(alert_file, recorded)
-    (recorded / "mataram_test_CNB20261127003_alert.xml").write_text(cancel, encoding="utf-8")
+    shutil.copy(ALERT_FILE, recorded)
+    (recorded / CANCEL_NAME).write_text(cancel_of_alert(), encoding="utf-8")
 
     with Publisher(kafka_bootstrap, prefix=topic_prefix) as publisher:
         publish_jsonl(subscribers_file(tmp_path), SUBSCRIBERS, publisher)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from schemas.events import Channel, Incident, IncidentStatus, Proximity
-from stream_processors.correlation import AreaState, apply
-from stream_processors.fanout import plan_deliveries
+from schemas.events import Announce, Channel, Incident, Proximity, Signal
+from stream_processors.correlation import AreaState, Correlator
+from stream_processors.fanout import desk_job, plan_deliveries
 from stream_processors.render import render_text
+from stream_processors.rules import load_rules
 from tests.factories import T0, report, subscriber, warning
 
 AMPENAN_SELATAN = "52.71.01.1004"
 
 
+def fold(*signals: Signal) -> list[Incident]:
+    correlator, state, versions = Correlator(load_rules()), AreaState(), list[Incident]()
+    for signal in signals:
+        versions += correlator.on_signal(state, signal, signal.effective)
+    return versions
+
+
 def opened() -> Incident:
-    _, versions = apply(AreaState(), warning(), T0)
-    return versions[0]
+    return fold(warning())[0]
 
 
 def test_every_active_subscriber_of_the_kelurahan_gets_one_sms() -> None:
@@ -39,17 +46,19 @@ def test_job_keys_are_stable_so_a_replay_plans_the_same_jobs() -> None:
     assert [j.job_key for j in first] == [j.job_key for j in again]
 
 
-def test_routine_updates_do_not_ring_phones() -> None:
-    state, _ = apply(AreaState(), warning(), T0)
-    _, updated = apply(state, report("a"), T0)
-    assert updated[0].status is IncidentStatus.UPDATED
-    assert plan_deliveries(updated[0], [subscriber("s1", "+6281200000001", [AMPENAN_SELATAN])],
+def test_routine_updates_do_not_ring_phones_but_reach_the_desk() -> None:
+    updated = fold(warning(), report("a"))[-1]
+    assert updated.change.value == "updated" and updated.announce is None
+    assert plan_deliveries(updated, [subscriber("s1", "+6281200000001", [AMPENAN_SELATAN])],
                            T0) == []
+    desk = desk_job(updated, T0)
+    assert desk.recipient == "callcentre" and desk.channel is Channel.CALLCENTRE
+    assert "Ampenan Selatan" in desk.text and desk.job_key.endswith("/2/callcentre/callcentre")
 
 
-def test_a_report_alone_does_not_broadcast_to_citizens() -> None:
-    _, versions = apply(AreaState(), report("a"), T0)
-    assert versions[0].status is IncidentStatus.OPENED
+def test_reports_alone_do_not_broadcast_to_citizens() -> None:
+    versions = fold(report("a"), report("b"), report("c"))
+    assert [v.change.value for v in versions] == ["opened"] and not versions[0].verified
     assert plan_deliveries(versions[0], [subscriber("s1", "+6281200000001", [AMPENAN_SELATAN])],
                            T0) == []
 
@@ -57,20 +66,21 @@ def test_a_report_alone_does_not_broadcast_to_citizens() -> None:
 def test_message_is_indonesian_first_then_english_with_wita_time_and_source() -> None:
     text = render_text(opened())
     indonesian, english = text.split("\n")
-    assert indonesian.startswith("[KENTONGAN] PERINGATAN hujan lebat disertai petir")
+    assert indonesian.startswith("[KENTONGAN] PERINGATAN WASPADA hujan lebat disertai petir")
     assert "Kel. Ampenan Selatan, Kec. Ampenan" in indonesian
     assert "s/d 27 Nov 16:35 WITA" in indonesian
     assert "Sumber: BMKG" in indonesian
-    assert english.startswith("WARNING: thunderstorm") and "until 27 Nov 16:35 WITA" in english
+    assert english.startswith("WARNING WASPADA: thunderstorm")
+    assert "until 27 Nov 16:35 WITA" in english
 
 
 def test_all_clear_has_no_until_time() -> None:
-    resolved = opened().model_copy(update={"status": IncidentStatus.RESOLVED, "version": 2})
-    text = render_text(resolved)
+    text = render_text(opened(), Announce.ALL_CLEAR)
     assert text.startswith("[KENTONGAN] SELESAI") and "s/d" not in text
 
 
 def test_a_warning_over_the_neighbouring_desa_does_not_ring_phones() -> None:
-    _, versions = apply(AreaState(), warning(proximity=Proximity.ADJACENT), T0)
+    versions = fold(warning(proximity=Proximity.ADJACENT))
+    assert versions[0].announce is None
     people = [subscriber("s1", "+6281200000001", [AMPENAN_SELATAN])]
     assert plan_deliveries(versions[0], people, T0) == []

@@ -24,10 +24,10 @@ from deploy.topics import create_topics
 from producers.intake.api import create_app
 from producers.intake.server import ServerThread
 from producers.publisher import Publisher
-from schemas.events import Hazard, Incident, IncidentStatus, Severity
 from schemas.reports import RateRule, ReportChannel
 from schemas.settings import IntakeSettings
 from schemas.topics import INCIDENTS, REPORTS_RAW
+from tests import factories
 from tests.kafka_helpers import read_topic, wait_for
 
 pytestmark = pytest.mark.kafka
@@ -188,11 +188,9 @@ def test_report_state_follows_the_incident_that_includes_it(
 ) -> None:
     assert intake.post(report(report_id="inc-1")).status_code == 201
     now = datetime.now(UTC)
-    incident = Incident(
-        incident_id="INC-52.71.01.1004-hydromet-1", version=1, status=IncidentStatus.OPENED,
-        area_code="52.71.01.1004", area_name="Ampenan Selatan", kecamatan_name="Ampenan",
-        hazard=Hazard.FLOOD, severity=Severity.MINOR, headline="Banjir", opened_at=now,
-        updated_at=now, signal_ids=["report:inc-1#52.71.01.1004"])
+    incident = factories.incident(
+        incident_id="INC-52.71.01.1004-hydromet-1", opened_at=now, updated_at=now,
+        report_ids=["inc-1"])
     with Publisher(kafka_bootstrap, prefix=topic_prefix) as publisher:
         publisher.send(INCIDENTS, incident.incident_id, incident)
 

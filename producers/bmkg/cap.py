@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any, Protocol
 from xml.etree.ElementTree import Element
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -263,6 +264,29 @@ def still_covered(signals: Sequence[Signal]) -> list[tuple[str, Proximity]]:
     return [(s.area_code, s.proximity) for s in signals if s.msg_type is not MsgType.CANCEL]
 
 
+class PlacementMemory(Protocol):
+    """Where earlier alerts lay (the worker: a global table; simulate: a dict)."""
+
+    def get(self, key: str) -> Any: ...
+
+    def __setitem__(self, key: str, value: list[list[str]]) -> None: ...
+
+
+def signals_remembering(
+    alert: CapAlert, geography: Geography, memory: PlacementMemory
+) -> list[Signal]:
+    """``signals_from_cap`` that follows ``<references>`` through ``memory`` and records where
+    this alert lies, so a later Update or Cancel naming it (perhaps without polygons) reaches
+    the same kelurahan."""
+    referenced = referenced_placement(alert, memory.get)
+    found = signals_from_cap(alert, geography, referenced)
+    covered = still_covered(found)
+    if covered or referenced:
+        for key in placement_keys(alert):
+            memory[key] = [[code, proximity.value] for code, proximity in covered]
+    return found
+
+
 def placement(alert: CapAlert, geography: Geography) -> list[tuple[str, Proximity]]:
     """Kelurahan the polygons overlap with positive area (inside), then kelurahan that only
     border a Lombok Barat desa the polygons overlap (adjacent)."""
@@ -304,6 +328,8 @@ def signals_from_cap(
     source_id = alert.dedupe_key()
     hazard = hazard_of(alert)
     references = [ref.as_cap() for ref in alert.references]
+    alert_keys = placement_keys(alert)
+    reference_keys = [key for ref in alert.references for key in ref.lookup_keys()]
     areas = [(code, p, alert.msg_type) for code, p in placed.items()]
     areas += [(code, p, MsgType.CANCEL) for code, p in dropped.items()]
     return [
@@ -313,6 +339,9 @@ def signals_from_cap(
             source_id=source_id,
             msg_type=msg_type,
             references=references,
+            alert_keys=alert_keys,
+            reference_keys=reference_keys,
+            sent=alert.sent,
             **geography.kelurahan[code].signal_fields(),
             proximity=proximity,
             hazard=hazard,

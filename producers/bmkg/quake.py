@@ -162,6 +162,13 @@ def severity_for(level: int) -> Severity:
     return Severity.MINOR
 
 
+def tsunami_potential(potential: str | None) -> bool:
+    """BMKG's ``Potensi`` states tsunami potential; "Tidak berpotensi tsunami" (the usual text)
+    and "dirasakan untuk diteruskan pada masyarakat" state none."""
+    text = (potential or "").lower()
+    return "tsunami" in text and not re.search(r"\btidak\s+berpotensi", text)
+
+
 def felt_mmi_for_mataram(text: str) -> int | None:
     """Parse ``Dirasakan`` ("III-IV Muna, II - III Kab. Manggarai, III Mataram"): the top of the
     range of each entry naming Mataram (see ``_FELT_HERE``); None if none does."""
@@ -252,6 +259,7 @@ def _signal(
         attribution=BMKG_ATTRIBUTION,
         distance_km=round(distance, 1),
         mmi=round(mmi, 1),
+        tsunami=tsunami_potential(quake.potential),
     )
 
 

@@ -19,7 +19,6 @@ from schemas.events import Incident, Subscriber
 from schemas.topics import INCIDENTS, SUBSCRIBERS
 
 log = logging.getLogger("kentongan.intake.follow")
-REPORT_SIGNAL_PREFIX = "report:"
 
 
 class _Sink(Protocol):
@@ -34,8 +33,7 @@ class _Attach(Protocol):
 
 
 def report_ids_in(incident: Incident) -> list[str]:
-    return [sid[len(REPORT_SIGNAL_PREFIX):].split("#", 1)[0]
-            for sid in incident.signal_ids if sid.startswith(REPORT_SIGNAL_PREFIX)]
+    return list(incident.report_ids)
 
 
 class Follower:
