@@ -5,7 +5,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-unit lint jars clean
+.PHONY: demo test test-unit lint jars clean syscheck-demo syscheck-test
+
+# The system packages (README's set-up line), checked before anything else is attempted.
+syscheck-%:
+	@$(PYTHON) deploy/syscheck.py $*
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +20,10 @@ $(STAMP): pyproject.toml
 jars: $(STAMP)
 	$(BIN)/python -m deploy.jars
 
-demo: jars
+demo: syscheck-demo jars
 	$(BIN)/kentongan demo
 
-test: jars
+test: syscheck-test jars
 	$(BIN)/pytest
 
 test-unit: $(STAMP)

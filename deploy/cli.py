@@ -80,22 +80,26 @@ def _deliver(args: argparse.Namespace, settings: Settings) -> int:
     from prometheus_client import start_http_server
 
     from consumers.deliver import run_channel
-    from consumers.notification_log import NotificationLog
-    from consumers.pipeline import DeliveryPipeline
-    from consumers.sinks import OutboxSink
+    from consumers.sinks.spec import SinkSpecError, build_sink
+    from schemas.events import Channel
 
-    outbox = Path(args.outbox) if args.outbox else settings.outbox_path
-    pipeline = DeliveryPipeline(
-        OutboxSink(outbox), NotificationLog(outbox.with_name(f"{outbox.stem}.{args.channel}.log"))
-    )
+    if args.sink and args.outbox:
+        print("kentongan deliver: give --sink or --outbox, not both", file=sys.stderr)
+        return 2
+    # --outbox PATH is the old spelling of --sink outbox:PATH.
+    spec = args.sink or f"outbox:{args.outbox or settings.outbox_path}"
+    try:
+        sink = build_sink(Channel(args.channel), spec, settings)
+    except (SinkSpecError, OSError, ValueError) as exc:
+        print(f"kentongan deliver {args.channel}: {exc}", file=sys.stderr)
+        return 2
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
     stop = _stop_on_signals()
-    print(f"delivering {args.channel} to {outbox}", flush=True)
-    run_channel(
-        args.channel, pipeline, bootstrap=settings.kafka_bootstrap, prefix=settings.topic_prefix,
-        group_id=f"{settings.topic_prefix}{settings.app_id}-deliver-{args.channel}", stop=stop,
-    )
+    print(f"delivering {args.channel} to {spec.partition(':')[2] or spec}", flush=True)
+    stats = run_channel(Channel(args.channel), sink, settings, stop)
+    print(f"stopped delivering {args.channel}: " + (", ".join(
+        f"{status}={count}" for status, count in sorted(stats.outcomes.items())) or "nothing"))
     return 0
 
 
@@ -254,10 +258,16 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="info")
     worker.set_defaults(func=_worker)
 
-    deliver = sub.add_parser("deliver", help="a delivery consumer")
-    # Until the gateways land, every channel can be delivered to the outbox (dry-run) sink.
+    deliver = sub.add_parser(
+        "deliver", help="a delivery consumer",
+        description="Deliver one channel's jobs. Gateway secrets come from the environment "
+                    "(KENTONGAN_DELIVERY_*), never from the command line.")
     deliver.add_argument("channel", choices=["sms", "push", "callcentre"])
-    deliver.add_argument("--outbox", help="JSON-lines outbox file (default under KENTONGAN_HOME)")
+    deliver.add_argument(
+        "--sink", metavar="KIND:ARG",
+        help="outbox:PATH (dry run, any channel) | kannel:URL | http:URL (SMS) | "
+             "fcm:PROJECT | webpush: (push) | webhook:URL (call centre); default: the outbox")
+    deliver.add_argument("--outbox", metavar="PATH", help="same as --sink outbox:PATH")
     deliver.set_defaults(func=_deliver)
 
     produce = sub.add_parser("produce", help="put records on Kafka")

@@ -12,6 +12,29 @@ from schemas.events import DeadLetter, dead_letter_key, utc_now
 from schemas.topics import DEADLETTER, TopicSpec
 
 
+def dead_letter(
+    *,
+    source_topic: str,
+    value: bytes | str | None,
+    stage: str,
+    reason: str,
+    key: bytes | str | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+) -> DeadLetter:
+    """The one way a stage writes down a record it could not handle (key: dead_letter_key)."""
+    return DeadLetter(
+        source_topic=source_topic,
+        partition=partition,
+        offset=offset,
+        key=None if key is None else text_of(key),
+        value=text_of(value),
+        stage=stage,
+        reason=reason,
+        at=utc_now(),
+    )
+
+
 class Publisher:
     """Idempotent producer (acks=all) bound to one topic prefix."""
 
@@ -44,16 +67,8 @@ class Publisher:
         partition: int | None = None,
         offset: int | None = None,
     ) -> Any:
-        letter = DeadLetter(
-            source_topic=source_topic,
-            partition=partition,
-            offset=offset,
-            key=None if key is None else text_of(key),
-            value=text_of(value),
-            stage=stage,
-            reason=reason,
-            at=utc_now(),
-        )
+        letter = dead_letter(source_topic=source_topic, value=value, stage=stage, reason=reason,
+                             key=key, partition=partition, offset=offset)
         return self.send(DEADLETTER, dead_letter_key(source_topic, partition, offset), letter)
 
     def flush(self, timeout: float | None = 30.0) -> None:

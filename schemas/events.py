@@ -364,6 +364,9 @@ class DeliveryStatus(StrEnum):
     DELIVERED = "delivered"
     DUPLICATE = "duplicate"
     FAILED = "failed"
+    ACCEPTED = "accepted"  # the gateway took it; its delivery report (DLR) comes later
+    THROTTLED = "throttled"  # a per-recipient limit held it back (never for awas)
+    UNSUBSCRIBED = "unsubscribed"  # the person left (or dropped the channel) before it went
 
 
 class DeliveryOutcome(Event):

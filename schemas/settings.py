@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.delivery import DEFAULT_THROTTLES, ThrottleTable
 from schemas.reports import DEFAULT_RULES, RateRule, ReportChannel
 
 
@@ -46,6 +47,54 @@ class IntakeSettings(BaseSettings):
     watch_incidents: bool = True
 
 
+class DeliverySettings(BaseSettings):
+    """The delivery consumers (``kentongan deliver``); prefix ``KENTONGAN_DELIVERY_``.
+    Gateway secrets live here (never on the command line) as ``SecretStr``."""
+
+    model_config = SettingsConfigDict(env_prefix="KENTONGAN_DELIVERY_", extra="ignore")
+
+    # How hard to push a gateway, and how much may be re-sent after a crash.
+    concurrency: int = Field(default=64, ge=1, description="sends in flight at once")
+    window: int = Field(default=256, ge=1, description=(
+        "jobs handed to the gateway but not yet in a flushed ledger entry: the most a crash "
+        "can send twice"))
+    commit_interval_ms: int = Field(default=200, ge=10)
+    max_buffered: int = Field(default=20_000, ge=100, description=(
+        "jobs read ahead of sending; the priority queue orders them, awas first"))
+    attempts: int = Field(default=6, ge=1)
+    base_delay_s: float = Field(default=0.5, gt=0)
+    max_delay_s: float = Field(default=60.0, gt=0)
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    throttles: ThrottleTable = Field(default_factory=lambda: dict(DEFAULT_THROTTLES))
+    # Static group membership: a restarted consumer takes its partitions back at once instead
+    # of waiting out the session timeout. Two consumers of one channel on one host need
+    # distinct ids. Default: "<hostname>-<channel>".
+    instance_id: str | None = None
+    session_timeout_ms: int = Field(default=15_000, ge=6_000)
+
+    # Kannel: the sendsms-user, and the delivery-report callback this process serves.
+    kannel_username: str = "kentongan"
+    kannel_password: SecretStr | None = None
+    kannel_from: str | None = "KENTONGAN"  # the sender id people see; Kannel needs one
+    dlr_host: str = "127.0.0.1"
+    dlr_port: int = Field(default=0, ge=0, le=65535, validation_alias=AliasChoices(
+        "KENTONGAN_DLR_PORT", "KENTONGAN_DELIVERY_DLR_PORT"), description="0: any free port")
+    dlr_url: str | None = Field(default=None, description=(
+        "the base URL Kannel calls back; default http://<dlr_host>:<port>"))
+    dlr_secret: SecretStr | None = Field(default=None, description=(
+        "signs the job key in each dlr-url; default: a random secret per process"))
+    # Generic HTTP SMS gateway: bearer token.
+    http_sms_token: SecretStr | None = None
+    # FCM HTTP v1: the service-account JSON file; base URL overridable for tests.
+    fcm_service_account_file: Path | None = None
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    # Web Push (VAPID): the private key (PEM, or raw base64url) and the contact subject.
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str = "mailto:ops@example.invalid"
+    # The 112 desk's webhook: HMAC-SHA256 secret.
+    webhook_secret: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """Environment variables are the only configuration surface (12-factor)."""
 
@@ -74,6 +123,7 @@ class Settings(BaseSettings):
     contact_url: str = "https://example.invalid/kentongan-set-KENTONGAN_CONTACT_URL"
 
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
     @property
     def outbox_path(self) -> Path:

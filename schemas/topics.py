@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from schemas.delivery import LedgerEntry
 from schemas.events import (
     Command,
     DeadLetter,
@@ -75,19 +76,26 @@ ALERTS_CALLCENTRE = TopicSpec("alerts.callcentre", "recipient", DeliveryJob, 6,
                               retention_ms=7 * DAY_MS, doc="call-centre delivery jobs")
 DELIVERIES = TopicSpec("deliveries", "job_key", DeliveryOutcome, 6, retention_ms=90 * DAY_MS,
                        doc="delivery outcomes and receipts")
+# The delivery consumers' memory of what a gateway accepted, one entry per group commit. Entry
+# for input partition p goes to ledger partition p, so partition counts must match the alerts
+# topics'. Kept longer than the alerts topics, so any job that can still be read is on record.
+DELIVERY_LEDGER = TopicSpec("deliveries.ledger", "channel:partition", LedgerEntry,
+                            ALERTS_SMS.partitions, retention_ms=14 * DAY_MS,
+                            doc="job keys each delivery consumer handed to a gateway")
 DEADLETTER = TopicSpec("deadletter", "source_topic:partition:offset", DeadLetter, 1,
                        retention_ms=365 * DAY_MS, doc="records a stage rejected, with the reason")
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     NOWCAST_RAW, FORECAST_RAW, QUAKE_RAW, REPORTS_RAW, SIGNALS, INCIDENTS, INCIDENT_ACTIONS,
     INCIDENT_COMMANDS, SUBSCRIBERS, ALERTS_SMS, ALERTS_PUSH, ALERTS_CALLCENTRE, DELIVERIES,
-    DEADLETTER,
+    DELIVERY_LEDGER, DEADLETTER,
 )
 
 # What the BMKG producers publish (and dedupe against).
 BMKG_RAW_TOPICS: tuple[TopicSpec, ...] = (NOWCAST_RAW, FORECAST_RAW, QUAKE_RAW)
 
 ALERT_TOPICS = {"sms": ALERTS_SMS, "push": ALERTS_PUSH, "callcentre": ALERTS_CALLCENTRE}
+assert all(spec.partitions == DELIVERY_LEDGER.partitions for spec in ALERT_TOPICS.values())
 
 
 def by_name(name: str) -> TopicSpec:

@@ -35,7 +35,7 @@ group = smsc
 smsc = fake
 smsc-id = FAKE
 port = {fake_smsc_port}
-connect-allow-ip = "127.0.0.1"
+connect-allow-ip = "127.0.0.1"{smsc_extra}
 
 group = smsbox
 bearerbox-host = 127.0.0.1
@@ -79,8 +79,10 @@ def render_kannel_conf(
     sendsms_password: str = "change-me",
     log_dir: Path | None = None,
     log_level: int = 1,
+    denied_prefix: str | None = None,
 ) -> str:
-    """The configuration text. ``secret`` must be URL-safe (it is pasted into ``get-url``)."""
+    """The configuration text. ``secret`` must be URL-safe (it is pasted into ``get-url``).
+    ``denied_prefix``: numbers the SMSC refuses (Kannel answers 403 and a failed DLR); tests."""
     if not secret.replace("-", "").replace("_", "").isalnum():
         raise ValueError("the Kannel secret must be letters, digits, '-' or '_' (URL-safe)")
     core_log = f'\nlog-file = "{log_dir / "bearerbox.log"}"' if log_dir else ""
@@ -90,4 +92,5 @@ def render_kannel_conf(
         fake_smsc_port=ports.fake_smsc, sendsms_port=ports.sendsms,
         sendsms_password=sendsms_password, intake_url=intake_url.rstrip("/"), secret=secret,
         log_level=log_level, core_log=core_log, smsbox_log=smsbox_log,
+        smsc_extra=f'\ndenied-prefix = "{denied_prefix}"' if denied_prefix else "",
     )
