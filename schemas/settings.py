@@ -26,6 +26,12 @@ class IntakeSettings(BaseSettings):
     # One key per client population, so a leaked app key cannot file call-centre reports.
     app_api_key: SecretStr | None = None
     callcentre_api_key: SecretStr | None = None
+    # The smart-city app's backend signs each logged-in account id with this key
+    # (X-Account-Token: hex HMAC-SHA256(key, reporter)); without a valid token an app report is
+    # "unverified": shown to the desk, never counted as a distinct citizen.
+    app_account_secret: SecretStr | None = None
+    # A report stamped later than now + this is refused (422): a clock far off is not a report.
+    max_clock_skew_s: float = Field(default=300, ge=0)
     # Kannel's get-url carries this as ?secret=... (or the X-Kannel-Secret header).
     kannel_secret: SecretStr | None = None
     max_body_bytes: int = Field(default=16 * 1024, ge=256)

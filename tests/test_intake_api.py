@@ -7,6 +7,8 @@ with a 4xx that says why, and none of them reaches Kafka.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -24,6 +26,7 @@ from deploy.topics import create_topics
 from producers.intake.api import create_app
 from producers.intake.server import ServerThread
 from producers.publisher import Publisher
+from producers.reports import IDENTITY_HEADER
 from schemas.reports import RateRule, ReportChannel
 from schemas.settings import IntakeSettings
 from schemas.topics import INCIDENTS, REPORTS_RAW
@@ -33,6 +36,7 @@ from tests.kafka_helpers import read_topic, wait_for
 pytestmark = pytest.mark.kafka
 
 APP_KEY, CC_KEY = "app-key-test", "callcentre-key-test"
+ACCOUNT_SECRET = "app-account-signing-key"
 AT = datetime(2026, 11, 27, 6, 35, tzinfo=UTC).isoformat()
 
 
@@ -60,6 +64,7 @@ def intake(kafka_bootstrap: str, topic_prefix: str) -> Iterator[Intake]:
     create_topics(kafka_bootstrap, prefix=topic_prefix)
     settings = IntakeSettings(
         app_api_key=APP_KEY, callcentre_api_key=CC_KEY, kannel_secret="s3cret",
+        app_account_secret=ACCOUNT_SECRET,
         max_body_bytes=4096,
         rate_limits={ReportChannel.APP: [RateRule(count=3, per_seconds=60)],
                      ReportChannel.CALLCENTRE: [RateRule(count=100, per_seconds=60)]},
@@ -92,6 +97,33 @@ def test_a_valid_report_is_on_kafka_byte_for_byte_before_the_answer(intake: Inta
     state = httpx.get(f"{intake.url}/reports/app-1", headers={"X-API-Key": CC_KEY}).json()
     assert state["state"] == "located" and state["area_code"] == "52.71.02.1014"
     assert state["hazard"] == "fallen_tree" and state["incident_ids"] == []
+
+
+def account_token(account: str) -> str:
+    return hmac.new(ACCOUNT_SECRET.encode(), account.encode(), hashlib.sha256).hexdigest()
+
+
+def test_the_intake_records_how_each_reporter_is_known(intake: Intake) -> None:
+    """One app key cannot mint citizens: only an account the app signed counts as one."""
+    signed = intake.post(report(report_id="id-1", reporter="akun-17"),
+                         headers={"X-Account-Token": account_token("akun-17")})
+    forged = intake.post(report(report_id="id-2", reporter="akun-18"),
+                         headers={"X-Account-Token": account_token("akun-17")})
+    bare = intake.post(report(report_id="id-3", reporter="akun-19"))
+    agent = intake.post(report(report_id="id-4", channel="callcentre"), key=CC_KEY)
+    assert [r.status_code for r in (signed, forged, bare, agent)] == [201] * 4
+    kinds = {r.key.decode(): dict(r.headers)[IDENTITY_HEADER].decode()
+             for r in intake.raw(min_count=4)}
+    assert kinds == {"id-1": "app_account", "id-2": "unverified", "id-3": "unverified",
+                     "id-4": "callcentre_ticket"}
+
+
+def test_a_report_stamped_in_the_future_is_refused(intake: Intake) -> None:
+    for year in (2999, 9999):
+        answer = intake.post(report(reported_at=f"{year}-01-01T00:00:00+08:00"))
+        assert answer.status_code == 422
+        assert answer.json()["detail"][0]["loc"] == ["body", "reported_at"]
+    assert intake.raw(timeout_s=2) == []
 
 
 def test_a_report_without_an_id_gets_one_and_its_key_on_kafka(intake: Intake) -> None:

@@ -19,6 +19,7 @@ Metrics are labelled by channel and outcome only.
 # closure)] hints inside create_app at definition time.
 
 import hashlib
+import hmac
 import logging
 import secrets
 import signal
@@ -46,8 +47,8 @@ from producers.intake.phones import (
 from producers.intake.ratelimit import RateLimiter
 from producers.intake.store import ReportRecord, ReportStore
 from producers.publisher import Publisher
-from producers.reports import normalize
-from schemas.events import Hazard, utc_now
+from producers.reports import IDENTITY_HEADER, normalize
+from schemas.events import Hazard, ReporterKind, utc_now
 from schemas.geography import Geography, load_geography
 from schemas.reports import (
     REPORT_ID_PATTERN,
@@ -131,19 +132,39 @@ class Intake:
                 return role  # type: ignore[return-value]  # the literal tuple above
         return None
 
-    def _publish(self, spec: Any, key: str, value: bytes | BaseModel) -> None:
+    def reporter_kind(self, role: Role, reporter: str, token: str | None) -> ReporterKind:
+        """How this reporter's identity is known (recorded with the report on Kafka)."""
+        if role == "callcentre":
+            return ReporterKind.CALLCENTRE_TICKET
+        secret = self.settings.app_account_secret
+        if secret is not None and token:
+            expected = hmac.new(secret.get_secret_value().encode(), reporter.encode(),
+                                hashlib.sha256).hexdigest()
+            if hmac.compare_digest(expected, token.strip().lower()):
+                return ReporterKind.APP_ACCOUNT
+        return ReporterKind.UNVERIFIED
+
+    def _publish(self, spec: Any, key: str, value: bytes | BaseModel,
+                 kind: ReporterKind | None = None) -> None:
+        headers = None if kind is None else [(IDENTITY_HEADER, kind.value.encode())]
         try:
-            self.publisher.send(spec, key, value).get(timeout=self.settings.kafka_timeout_s)
+            self.publisher.send(spec, key, value, headers=headers).get(
+                timeout=self.settings.kafka_timeout_s)
         except Exception as exc:  # any producer failure means "not on Kafka": say so, retryable
             log.error("kafka did not acknowledge %s record %s: %s", spec.name, key, exc)
             raise HTTPException(503, "report not stored: Kafka did not acknowledge; retry",
                                 headers={"Retry-After": str(KAFKA_RETRY_AFTER_S)}) from None
 
     def accept(self, submission: ReportSubmission, raw: bytes, role: Role,
-               idempotency_key: str | None) -> tuple[int, ReportAccepted]:
+               idempotency_key: str | None,
+               account_token: str | None = None) -> tuple[int, ReportAccepted]:
         if submission.channel not in ALLOWED_CHANNELS[role]:
             raise HTTPException(403, f"channel {submission.channel.value!r} is not allowed "
                                      f"for the {role} API key")
+        ahead = (submission.reported_at - utc_now()).total_seconds()
+        if ahead > self.settings.max_clock_skew_s:
+            raise _field_error("reported_at", "lies in the future: send the time the citizen "
+                                              "reported, with its zone")
         if submission.channel is ReportChannel.SMS and not looks_like_phone(submission.reporter):
             raise _field_error("reporter", "an sms report needs the sender's phone number")
         try:
@@ -178,7 +199,8 @@ class Intake:
                 SUBMISSIONS.labels(submission.channel.value, "rate_limited").inc()
                 raise HTTPException(429, f"too many reports from this reporter; retry in {wait}s",
                                     headers={"Retry-After": str(wait)})
-            self._publish(REPORTS_RAW, report_id, raw)
+            self._publish(REPORTS_RAW, report_id, raw,
+                          self.reporter_kind(role, submission.reporter, account_token))
             self.store.add(ReportRecord(
                 report_id, fingerprint, utc_now(),
                 normalize(submission, self.geography, report_id=report_id)))
@@ -233,7 +255,9 @@ class Intake:
         if decision.report_id is not None and decision.report_body is not None:
             with self.store.lock_for(decision.report_id):
                 if self.store.get(decision.report_id) is None:
-                    self._publish(REPORTS_RAW, decision.report_id, decision.report_body)
+                    # The sender's number is the one the SMS gateway saw: a verified phone.
+                    self._publish(REPORTS_RAW, decision.report_id, decision.report_body,
+                                  ReporterKind.PHONE)
                     report = CitizenReport.model_validate_json(decision.report_body)
                     fingerprint = hashlib.sha256(decision.report_body).hexdigest()
                     self.store.add(ReportRecord(decision.report_id, fingerprint, received_at,
@@ -377,10 +401,14 @@ def create_app(
         idempotency_key: Annotated[str | None, Header(
             min_length=1, max_length=IDEMPOTENCY_KEY_MAX,
             description="retries with the same key are accepted once")] = None,
+        x_account_token: Annotated[str | None, Header(
+            max_length=128,
+            description="app reports: hex HMAC-SHA256 of the reporter (account id) with the "
+                        "app's signing key; without it the reporter is unverified")] = None,
     ) -> ReportAccepted:
         raw = await request.body()  # the exact bytes; FastAPI cached them when parsing
         status, accepted = await run_in_threadpool(intake.accept, submission, raw, role,
-                                                   idempotency_key)
+                                                   idempotency_key, x_account_token)
         response.status_code = status
         response.headers["Location"] = accepted.state_url
         return accepted
