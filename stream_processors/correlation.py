@@ -106,7 +106,10 @@ class AreaState:
     kecamatan_code: str = ""
     kecamatan_name: str = ""
     families: dict[HazardFamily, FamilyState] = field(default_factory=dict)
-    seen: dict[str, datetime] = field(default_factory=dict)  # input id -> forget after
+    # BMKG messages, quakes and actions folded in (id -> forget after, POSIX seconds), so a
+    # replay changes nothing; reports are recognised in their family's own list.
+    seen: dict[str, float] = field(default_factory=dict)
+    due: datetime | None = None  # the next time the clock alone can change an incident
     outlook: dict[Hazard, datetime] = field(default_factory=dict)  # forecast hazard -> until
     clock: datetime | None = None
     opened: int = 0  # incidents ever opened here: part of each new incident id
@@ -139,6 +142,9 @@ def input_time(signal: Signal) -> datetime:
 class Correlator:
     def __init__(self, rules: Rules) -> None:
         self.rules = rules
+        # Read once: the rules' durations are computed properties, and this is the hot path.
+        self.report_window = rules.report_window
+        self.quiet = rules.clock.quiet
         self.warned_rule = rules.rule_for("warned")
         self.unwarned_rule = rules.rule_for("unwarned")
 
@@ -166,14 +172,18 @@ class Correlator:
         _name_area(state, signal)
         if signal.source is SignalSource.FORECAST:
             # Context only: a forecast neither moves the clock nor decides anything.
-            if signal.signal_id not in state.seen:
-                self._remember(state, signal.signal_id, signal.expires or signal.effective)
-                _note_outlook(state, signal, now)
+            _note_outlook(state, signal, now)
             return []
         versions = self.on_tick(state, now)
-        if signal.signal_id in state.seen:
+        if signal.source is SignalSource.REPORT:
+            kin = state.families.get(FAMILY[signal.hazard])
+            report_id = signal.source_id.removeprefix("report:")
+            if kin and any(r.report_id == report_id for r in kin.reports):
+                return versions  # a replay; one older than every window is ignored anyway
+        elif signal.signal_id in state.seen:
             return versions  # a replay: already folded in
-        self._remember(state, signal.signal_id, (signal.expires or signal.effective))
+        else:
+            self._remember(state, signal.signal_id, signal.expires or signal.effective)
         touched: dict[HazardFamily, Change | None] = {}
         if signal.source is SignalSource.NOWCAST:
             self._fold_alert(state, signal, now, touched)
@@ -185,6 +195,7 @@ class Correlator:
             version = self._evaluate(state, family, now, hint)
             if version is not None:
                 versions.append(version)
+        self._schedule(state)
         return versions
 
     def on_action(
@@ -212,21 +223,40 @@ class Correlator:
         if kind is not ActionKind.NOTE:
             fs.last_activity = max(fs.last_activity or now, now)
         version = self._evaluate(state, family, now, _ACTION_CHANGE[kind], forced=True)
+        self._schedule(state)
         return [*versions, *([version] if version else [])]
 
     def on_tick(self, state: AreaState, now: datetime) -> list[Incident]:
         """Advance the clock: what ran out by ``now`` expires, and expiry is announced."""
         if state.clock is None or now > state.clock:
             state.clock = now
+        if state.due is None or now < state.due:
+            return []  # nothing runs out before ``due``: an idle kelurahan costs nothing
         versions: list[Incident] = []
         for family in list(state.families):
             version = self._evaluate(state, family, now, None)
             if version is not None:
                 versions.append(version)
-        if state.seen and len(state.seen) > MAX_SEEN // 2:
-            state.seen = {k: t for k, t in state.seen.items() if t > now}
-        state.outlook = {h: until for h, until in state.outlook.items() if until > now}
+        stamp = now.timestamp()
+        state.seen = {k: t for k, t in state.seen.items() if t > stamp}
+        self._schedule(state)
         return versions
+
+    def _schedule(self, state: AreaState) -> None:
+        """When the clock alone may next change something here: a source running out, an
+        incident going quiet, the replay memory or the outlook to prune."""
+        times = [t for fs in state.families.values() for t in self._deadlines(fs)]
+        if state.seen:
+            times.append(datetime.fromtimestamp(min(state.seen.values()), UTC))
+        state.due = min(times, default=None)
+
+    def _deadlines(self, fs: FamilyState) -> list[datetime]:
+        found = [s.expires for s in fs.sources.values() if s.expires is not None]
+        if fs.last_activity is not None:
+            found.append(fs.last_activity + self.quiet)
+        if fs.reports:
+            found.append(fs.reports[0].at + self.report_window)
+        return found
 
     # --- folding -------------------------------------------------------------------------
 
@@ -275,7 +305,7 @@ class Correlator:
 
     def _fold_report(self, state: AreaState, signal: Signal, now: datetime,
                      touched: dict[HazardFamily, Change | None]) -> None:
-        if now - signal.effective > self.rules.report_window:
+        if now - signal.effective > self.report_window:
             return  # too old to corroborate anything
         family = FAMILY[signal.hazard]
         fs = state.families.setdefault(family, FamilyState())
@@ -304,7 +334,8 @@ class Correlator:
         raise RejectedInput(f"{action.action.value}: no open incident {target}")
 
     def _remember(self, state: AreaState, key: str, until: datetime) -> None:
-        state.seen[key] = until + self.rules.report_window + self.rules.clock.remember
+        forget = until + self.report_window + self.rules.clock.remember
+        state.seen[key] = forget.timestamp()
         if len(state.seen) > MAX_SEEN:
             # Forget the inputs that stopped mattering first (bounded state, whatever comes).
             keep = sorted(state.seen.items(), key=lambda item: item[1])[-(MAX_SEEN * 9 // 10):]
@@ -352,7 +383,7 @@ class Correlator:
     def _prune(self, fs: FamilyState, now: datetime) -> None:
         fs.sources = {ref: s for ref, s in fs.sources.items()
                       if s.expires is None or s.expires > now}
-        horizon = now - self.rules.report_window
+        horizon = now - self.report_window
         if fs.reports and fs.reports[0].at < horizon:
             fs.reports = [r for r in fs.reports if r.at >= horizon]
 
@@ -374,7 +405,7 @@ class Correlator:
         if fs.bumped and rule:
             reasons.append(f"citizens confirmed ({rule.name})")
         operator_hold = fs.operator_verified or fs.operator_steps != 0
-        quiet = fs.last_activity is None or now - fs.last_activity >= self.rules.clock.quiet
+        quiet = fs.last_activity is None or now - fs.last_activity >= self.quiet
         proximity = Proximity.INSIDE
         if inside:
             base = highest([s.level for s in inside])
@@ -424,7 +455,7 @@ class Correlator:
             hazards=hazards or [Hazard.OTHER],
             headline=headline,
             expires=max(expiries) if expiries else None,
-            reporters=self._reporters(fs, now, self.rules.report_window),
+            reporters=self._reporters(fs, now, self.report_window),
             reason="; ".join(reasons),
         )
 
@@ -539,6 +570,7 @@ def _name_area(state: AreaState, signal: Signal) -> None:
 
 def _note_outlook(state: AreaState, signal: Signal, now: datetime) -> None:
     """Forecasts are context, never alarms: the outlook the duty officer sees."""
+    state.outlook = {h: until for h, until in state.outlook.items() if until > now}
     if signal.expires is None or signal.expires <= now:
         return
     until = state.outlook.get(signal.hazard)
