@@ -26,7 +26,17 @@ from schemas.codec import decode, encode
 from schemas.events import Incident, Subscriber, utc_now
 from schemas.geography import load_geography
 from schemas.settings import Settings
-from schemas.topics import INCIDENTS, INCIDENTS_BY_AREA, SUBSCRIBERS, SUBSCRIBERS_BY_AREA, TopicSpec
+from schemas.topics import (
+    ANNOUNCED_CHANGELOG,
+    AUDIENCE_CHANGELOG,
+    INCIDENTS,
+    INCIDENTS_BY_AREA,
+    SUBSCRIBER_AREAS_CHANGELOG,
+    SUBSCRIBERS,
+    SUBSCRIBERS_BY_AREA,
+    WORKER_APP_ID,
+    TopicSpec,
+)
 from stream_processors import metrics
 from stream_processors.audience import (
     AreaIndex,
@@ -47,7 +57,12 @@ Event = faust.EventT[bytes]
 Handler = Callable[[Event], Awaitable[None]]
 Stage = tuple[faust.TopicT, str, Handler]
 
+# Table names: their changelogs are declared in schemas/topics.py (tests check they agree).
+SUBSCRIBER_AREAS_TABLE = "subscriber-areas"
 AUDIENCE_TABLE = "audience"
+ANNOUNCED_TABLE = "announced"
+TABLE_CHANGELOGS = {SUBSCRIBER_AREAS_TABLE: SUBSCRIBER_AREAS_CHANGELOG,
+                    AUDIENCE_TABLE: AUDIENCE_CHANGELOG, ANNOUNCED_TABLE: ANNOUNCED_CHANGELOG}
 
 
 def directory_changelog(settings: Settings) -> str:
@@ -71,7 +86,10 @@ def stages(app: faust.App, settings: Settings, topic: Callable[[TopicSpec], faus
         return partition_of(area, area_partitions)
 
     # The areas each subscriber is in, so a change or an unsubscribe can tombstone the old ones.
-    where = add_table(app, "subscriber-areas", SUBSCRIBERS.partitions, InternedValues())
+    if settings.app_id != WORKER_APP_ID:
+        log.warning("app id %r: the planner's changelogs are not in the topic catalogue; faust "
+                    "creates them at start", settings.app_id)
+    where = add_table(app, SUBSCRIBER_AREAS_TABLE, SUBSCRIBERS.partitions, InternedValues())
     index = AreaIndex()
 
     def forget_areas(active: set[int]) -> None:
@@ -82,7 +100,7 @@ def stages(app: faust.App, settings: Settings, topic: Callable[[TopicSpec], faus
                         forget=forget_areas)
     # When each open incident's latest announced version was planned (ms): the all-clear goes
     # to those who were members then. One small entry per open announced incident.
-    announced = app.Table("announced", partitions=area_partitions, key_type=bytes,
+    announced = app.Table(ANNOUNCED_TABLE, partitions=area_partitions, key_type=bytes,
                           value_type=bytes)
 
     async def route_subscribers(event: Event) -> None:

@@ -24,7 +24,8 @@ KeyPartition = Callable[[bytes], int]
 class MappingStore(memory.Store[bytes, bytes]):
     """faust's memory store over the table's own mapping."""
 
-    def __post_init__(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # sets self.table (after faust's __post_init__)
         self.data: MutableMapping[bytes, bytes] = cast(MappingTable, self.table).mapping
 
     def apply_changelog_batch(self, batch: Iterable[Any], to_key: Callable[[Any], Any],
