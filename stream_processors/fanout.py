@@ -18,6 +18,7 @@ from producers.reports import CALLCENTRE_DESK
 from schemas.codec import decode
 from schemas.events import Channel, DeliveryJob, Incident, Subscriber
 from stream_processors.audience import (
+    AreaIndex,
     Language,
     Member,
     audience,
@@ -147,6 +148,19 @@ def expand(encoder: JobEncoder, members: Iterable[Member], *,
             chunk = []
     if chunk:
         yield chunk
+
+
+def plan_version(incident: Incident, index: AreaIndex, announced_at_ms: int | None,
+                 now: datetime, *, sms_parts: int = 1,
+                 chunk_size: int = DEFAULT_CHUNK) -> Iterator[list[EncodedJob]]:
+    """The subscriber jobs of one version, in chunks, from the kelurahan's members as they are
+    at the call (a snapshot). A version that announces nothing costs nothing: no snapshot, no
+    text. ``announced_at_ms``: when the incident's last announced version was planned."""
+    if incident.announce is None:
+        return iter(())
+    members = index.members(incident.area_code)
+    encoder = JobEncoder(incident, texts_for(incident, sms_parts=sms_parts), now)
+    return expand(encoder, audience(incident, members, announced_at_ms), chunk_size=chunk_size)
 
 
 def plan_deliveries(incident: Incident, subscribers: Iterable[Subscriber], now: datetime,

@@ -41,14 +41,13 @@ from stream_processors import metrics
 from stream_processors.audience import (
     AreaIndex,
     announced_after,
-    audience,
     indexed_value,
     member_key,
     rekey,
     split_member_key,
     unpack_member,
 )
-from stream_processors.fanout import JobEncoder, desk_job, expand, texts_for
+from stream_processors.fanout import desk_job, plan_version
 from stream_processors.partitions import partition_of
 from stream_processors.table_store import InternedValues, add_table
 
@@ -153,22 +152,21 @@ def stages(app: faust.App, settings: Settings, topic: Callable[[TopicSpec], faus
         stored = announced.get(incident_key)
         before = int(stored) if stored else None
         area = incident.area_code
-        people = index.members(area) if incident.announce is not None else []
+        started = time.perf_counter()
         planned_at = _now_ms()  # the snapshot: who is a member now hears this version
-        if people:
-            started = time.perf_counter()
-            encoder = JobEncoder(incident, texts_for(incident, sms_parts=settings.sms_max_parts),
-                                 now)
-            chosen = audience(incident, people, before)
-            for chunk in expand(encoder, chosen, chunk_size=settings.plan_chunk):
-                for job in chunk:
-                    if not index.has(area, job.subscriber_id):
-                        continue  # unsubscribed while this version was being handed over
-                    await alerts[job.channel].send(key=job.key, value=job.value)
-                    metrics.JOBS.labels(channel=job.channel).inc()
-                await asyncio.sleep(0)  # let the loop run between chunks
-            log.info("planned %s v%d for %s: %d members in %.0f ms", incident.incident_id,
-                     incident.version, area, len(people), (time.perf_counter() - started) * 1e3)
+        planned = 0
+        for chunk in plan_version(incident, index, before, now, sms_parts=settings.sms_max_parts,
+                                  chunk_size=settings.plan_chunk):
+            for job in chunk:
+                if not index.has(area, job.subscriber_id):
+                    continue  # unsubscribed while this version was being handed over
+                await alerts[job.channel].send(key=job.key, value=job.value)
+                metrics.JOBS.labels(channel=job.channel).inc()
+                planned += 1
+            await asyncio.sleep(0)  # let the loop run between chunks
+        if planned:
+            log.info("planned %s v%d for %s: %d jobs in %.0f ms", incident.incident_id,
+                     incident.version, area, planned, (time.perf_counter() - started) * 1e3)
         after = announced_after(incident, planned_at, before)
         if after is None and stored is not None:
             del announced[incident_key]
