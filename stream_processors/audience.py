@@ -144,23 +144,21 @@ def announced_after(incident: Incident, planned_at_ms: int, before: int | None) 
 
 
 def audience(incident: Incident, members: Iterable[tuple[str, bytes]],
-             announced_at_ms: int | None) -> Iterator[Member]:
-    """Who hears this version: nobody when nothing is announced; for the all-clear, those who
-    were members when its last announced version was planned (and still are); else every
-    member of the kelurahan. ``members`` come from the index, which checked each value."""
+             announced_at_ms: int | None) -> Iterator[tuple[str, bytes]]:
+    """Who hears this version, as (subscriber id, packed member): nobody when nothing is
+    announced; for the all-clear, those who were members when its last announced version was
+    planned (and still are); else every member of the kelurahan."""
     if incident.announce is None:
         return
-    clearing = incident.announce is Announce.ALL_CLEAR
-    if clearing and announced_at_ms is None:
+    if incident.announce is not Announce.ALL_CLEAR:
+        yield from members
         return
-    limit = announced_at_ms or 0
+    if announced_at_ms is None:
+        return
     for subscriber_id, value in members:
-        since, language, flags, phone, token = value.decode().split(SEPARATOR, 4)
-        if clearing and (not since or int(since) > limit):
-            continue
-        yield Member(subscriber_id, "en" if language == "en" else "id",
-                     phone if phone and "s" in flags else None,
-                     token if token and "p" in flags else None, int(since) if since else None)
+        since = value[: value.index(b"|")]
+        if since and int(since) <= announced_at_ms:
+            yield subscriber_id, value
 
 
 class AreaIndex(MutableMapping[bytes, bytes]):

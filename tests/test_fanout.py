@@ -19,7 +19,6 @@ from schemas.events import (
     Proximity,
     Signal,
 )
-from stream_processors.audience import Member
 from stream_processors.correlation import AreaState, Correlator
 from stream_processors.fanout import JobEncoder, desk_job, expand, plan_deliveries, texts_for
 from stream_processors.render import sms_text
@@ -119,14 +118,14 @@ def test_an_encoded_job_is_exactly_the_delivery_job_pydantic_would_write(
     version = incident(level=Level.AWAS)
     texts = texts_for(version)
     encoder = JobEncoder(version, texts, NOW)
-    member = Member(sid, "en" if language == "en" else "id", phone, token, 1)
     for channel, recipient in ((Channel.SMS, phone), (Channel.PUSH, token)):
-        job = encoder.encode(member, channel.value, recipient)
+        job = encoder.encode(sid, language == "en", channel.value, recipient.encode())
         expected = DeliveryJob(
             job_key=f"{version.incident_id}/1/{recipient}/{channel.value}",
             incident_id=version.incident_id, version=1, channel=channel, recipient=recipient,
-            subscriber_id=sid, area_code=version.area_code, language=member.language,
-            text=texts[(member.language, channel)], created_at=NOW, level=Level.AWAS)
+            subscriber_id=sid, area_code=version.area_code, language=language,
+            text=texts[("en" if language == "en" else "id", channel)], created_at=NOW,
+            level=Level.AWAS)
         assert decode(DeliveryJob, job.value) == expected
         assert job.value == expected.model_dump_json().encode()
         assert job.key == recipient.encode() and job.channel == channel.value
@@ -135,8 +134,9 @@ def test_an_encoded_job_is_exactly_the_delivery_job_pydantic_would_write(
 def test_jobs_come_in_chunks_one_per_recipient_and_channel() -> None:
     version = incident()
     encoder = JobEncoder(version, texts_for(version), NOW)
-    people = [Member(f"s{n}", "id", f"+62812000{n % 900:05d}", f"t{n}" if n % 3 == 0 else None,
-                     1) for n in range(1000)]
+    people = [(f"s{n}", b"1|id|%s|+62812000%05d|%s" % (b"sp" if n % 3 == 0 else b"s", n % 900,
+                                                       b"t%d" % n if n % 3 == 0 else b""))
+              for n in range(1000)]
     chunks = list(expand(encoder, people, chunk_size=128))
     jobs = [job for chunk in chunks for job in chunk]
     assert all(len(chunk) <= 128 for chunk in chunks) and len(chunks) >= len(jobs) // 128
@@ -144,6 +144,9 @@ def test_jobs_come_in_chunks_one_per_recipient_and_channel() -> None:
     assert sum(job.channel == "sms" for job in jobs) == 900
     assert sum(job.channel == "push" for job in jobs) == 334
     assert len({decode(DeliveryJob, job.value).job_key for job in jobs}) == len(jobs)
+    # The inlined SMS path writes what the reference encoder writes.
+    for job in jobs:
+        assert job == encoder.encode(job.subscriber_id, False, job.channel, job.key)
 
 
 def test_each_job_carries_its_subscribers_language() -> None:
