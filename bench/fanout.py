@@ -5,7 +5,7 @@ bench/results/fanout.json.
 
 1. Generates the population (``kentongan subscribers generate``'s code, same assumptions) and
    loads it the way the worker does: ``rekey`` into the subscriber -> areas table and the
-   per-kelurahan ``AreaIndex`` (tracemalloc measures both).
+   per-kelurahan ``AreaIndex`` (their exact size, and the process's RSS growth).
 2. Times planning one version for one kelurahan with the whole city loaded: the largest and
    the median kelurahan (members snapshot, audience, texts, every job encoded), and a version
    that announces nothing.
@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import time
-import tracemalloc
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -115,35 +114,54 @@ def peak_rss_mb() -> float:
 
 # --- the population ---------------------------------------------------------------------------
 
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def deep_size(index: AreaIndex, where: InternedValues) -> tuple[int, int]:
+    """Bytes the two structures hold: every dict, key and value (exact for str/bytes/dict)."""
+    areas: dict[str, dict[str, bytes]] = index._areas
+    index_bytes = sys.getsizeof(areas) + sum(
+        sys.getsizeof(people) + sum(sys.getsizeof(k) + sys.getsizeof(v)
+                                    for k, v in people.items())
+        for people in areas.values())
+    data, values = where._data, where._values
+    where_bytes = (sys.getsizeof(data) + sum(sys.getsizeof(k) for k in data)
+                   + sys.getsizeof(values) + sum(sys.getsizeof(v) for v in values))
+    return index_bytes, where_bytes
+
+
 def load_population(total: int, seed: int) -> tuple[InternedValues, AreaIndex, dict[str, Any]]:
+    """The worker's planner state for ``total`` people, built one person at a time by the same
+    code as route-subscribers and index-audience."""
     geography = load_geography()
-    people: list[Subscriber] = []
-    for phone, area, language, channels, token in generate_rows(total, geography, seed):
-        people.append(Subscriber.model_construct(
-            subscriber_id=f"sms-{phone[3:]}", phone=phone, push_token=token or None,
-            areas=[area], channels=[Channel(c) for c in channels.split("+")],
-            language="en" if language == "en" else "id", active=True))
-    gc.collect()
     where, index = InternedValues(), AreaIndex()
     since = time.time_ns() // 1_000_000
-    tracemalloc.start()
-    for person in people:  # as route-subscribers does
+    gc.collect()
+    before = rss_mb()
+    for phone, area, language, channels, token in generate_rows(total, geography, seed):
+        person = Subscriber.model_construct(
+            subscriber_id=f"sms-{phone[3:]}", phone=phone, push_token=token or None,
+            areas=[area], channels=[Channel(c) for c in channels.split("+")],
+            language="en" if language == "en" else "id", active=True)
         plan = rekey([], person, geography.kelurahan)
         where[person.subscriber_id.encode()] = ",".join(plan.areas).encode()
-    where_bytes = tracemalloc.get_traced_memory()[0]
-    for person in people:  # as route-subscribers + index-audience do
-        for area, packed in rekey([], person, geography.kelurahan).members:
-            index[member_key(area, person.subscriber_id)] = indexed_value(packed, None, since)
-    index_bytes = tracemalloc.get_traced_memory()[0] - where_bytes
-    tracemalloc.stop()
-    del people
+        for member_area, packed in plan.members:
+            index[member_key(member_area, person.subscriber_id)] = indexed_value(
+                packed, None, since)
     gc.collect()
+    grown = rss_mb() - before
+    index_bytes, where_bytes = deep_size(index, where)
     figures = {
         "index_mb": {"value": round(index_bytes / 2**20, 1), "unit": "MiB"},
         "index_bytes_per_subscriber": {"value": round(index_bytes / total), "unit": "B"},
         "subscriber_areas_mb": {"value": round(where_bytes / 2**20, 1), "unit": "MiB"},
         "subscriber_areas_bytes_per_subscriber": {"value": round(where_bytes / total),
                                                   "unit": "B"},
+        "rss_growth_loading_planner_state": {"value": round(grown, 1), "unit": "MiB"},
     }
     return where, index, figures
 
@@ -354,7 +372,8 @@ def main() -> int:
         "machine": host,
         "partial": ["no Kafka hop: jobs go from the planning code to the HTTP gateway directly "
                     "(the delivery consumer is on another branch)",
-                    "memory is the planner's state (tracemalloc), not a whole worker's RSS"],
+                    "memory: the planner's state in this process (exact size and RSS growth), "
+                    "not a faust worker's RSS"],
         "assumptions": ASSUMPTIONS,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
