@@ -133,7 +133,10 @@ def stages(app: faust.App, settings: Settings, topic: Callable[[TopicSpec], faus
                 del members[key]
             return
         unpack_member(subscriber_id, value)  # refuse what the planner could not read later
-        members[key] = indexed_value(value, index.get(key), _now_ms())
+        old = index.get(key)
+        new = indexed_value(value, old, _now_ms())
+        if new != old:  # a re-sent DAFTAR or re-import changes nothing: no changelog write
+            members[key] = new
 
     async def route_incidents(event: Event) -> None:
         if event.message.value is None:
