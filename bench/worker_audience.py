@@ -84,6 +84,7 @@ def main() -> int:
     parser.add_argument("--total", type=int, default=461_936)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--keep", action="store_true", help="keep the worker logs and broker data")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" /
                                             "worker_audience.json"))
     args = parser.parse_args()
@@ -168,7 +169,10 @@ def main() -> int:
             stop(worker, timeout_s=60)
         if runner is not None:
             runner.down()
-        shutil.rmtree(home, ignore_errors=True)
+        if args.keep:
+            print(f"kept {home}", flush=True)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
     figures["subscribers"] = {"value": args.total, "unit": "people"}
     peak = max(figures["worker_peak_rss"]["value"], figures["restarted_worker_peak_rss"]["value"])
     result = {

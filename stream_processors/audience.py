@@ -133,14 +133,41 @@ def rekey(previous: Sequence[str], subscriber: Subscriber | None,
                    members=[(area, value) for area in now], areas=now)
 
 
-def announced_after(incident: Incident, planned_at_ms: int, before: int | None) -> int | None:
-    """When this incident's latest announced version (not the all-clear) was planned, after
-    planning ``incident``; None once it is resolved (nothing left to clear)."""
+@dataclass(frozen=True)
+class Planned:
+    """What the planner remembers of an open incident: the last version it planned, and when
+    it planned the last announced one (None: nothing announced yet)."""
+
+    version: int
+    announced_at_ms: int | None
+
+    def dump(self) -> bytes:
+        return b"%d|%s" % (self.version, b"" if self.announced_at_ms is None
+                           else b"%d" % self.announced_at_ms)
+
+    @staticmethod
+    def load(value: bytes | None) -> Planned | None:
+        if value is None:
+            return None
+        version, _, announced = value.partition(b"|")
+        return Planned(int(version), int(announced) if announced else None)
+
+
+def already_planned(incident: Incident, planned: Planned | None) -> bool:
+    """A version at or below the last one planned is a redelivery (faust is at-least-once; a
+    recovering worker can see a record twice): its jobs were handed over already."""
+    return planned is not None and incident.version <= planned.version
+
+
+def planned_after(incident: Incident, planned_at_ms: int,
+                  before: Planned | None) -> Planned | None:
+    """The record after planning ``incident``; None once it is resolved (nothing to clear)."""
     if incident.status is IncidentStatus.RESOLVED:
         return None
+    announced = before.announced_at_ms if before is not None else None
     if incident.announce is not None and incident.announce is not Announce.ALL_CLEAR:
-        return planned_at_ms
-    return before
+        announced = planned_at_ms
+    return Planned(incident.version, announced)
 
 
 def audience(incident: Incident, members: Iterable[tuple[str, bytes]],

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 
 import faust
@@ -40,9 +41,11 @@ from schemas.topics import (
 from stream_processors import metrics
 from stream_processors.audience import (
     AreaIndex,
-    announced_after,
+    Planned,
+    already_planned,
     indexed_value,
     member_key,
+    planned_after,
     rekey,
     split_member_key,
     unpack_member,
@@ -97,8 +100,8 @@ def stages(app: faust.App, settings: Settings, topic: Callable[[TopicSpec], faus
     members = add_table(app, AUDIENCE_TABLE, area_partitions, index,
                         key_partition=lambda key: area_partition(split_member_key(key)[0]),
                         forget=forget_areas)
-    # When each open incident's latest announced version was planned (ms): the all-clear goes
-    # to those who were members then. One small entry per open announced incident.
+    # Per open incident: the last version planned (a redelivered one is not planned twice) and
+    # when its last announced version was planned (the all-clear goes to the members of then).
     announced = app.Table(ANNOUNCED_TABLE, partitions=area_partitions, key_type=bytes,
                           value_type=bytes)
 
@@ -148,33 +151,46 @@ def stages(app: faust.App, settings: Settings, topic: Callable[[TopicSpec], faus
     async def plan(event: Event) -> None:
         incident = decode(Incident, event.message.value)
         now = utc_now()
+        incident_key = incident.incident_id.encode()
+        stored = announced.get(incident_key)
+        before = Planned.load(stored)
+        if already_planned(incident, before):
+            log.info("%s v%d was planned already: not again", incident.incident_id,
+                     incident.version)
+            return
         desk = desk_job(incident, now)
         metrics.JOBS.labels(channel=desk.channel.value).inc()
         await alerts[desk.channel.value].send(key=desk.recipient.encode(), value=encode(desk))
-        incident_key = incident.incident_id.encode()
-        stored = announced.get(incident_key)
-        before = int(stored) if stored else None
         area = incident.area_code
         started = time.perf_counter()
         planned_at = _now_ms()  # the snapshot: who is a member now hears this version
         planned = 0
-        for chunk in plan_version(incident, index, before, now, sms_parts=settings.sms_max_parts,
+        announced_at = before.announced_at_ms if before is not None else None
+        for chunk in plan_version(incident, index, announced_at, now,
+                                  sms_parts=settings.sms_max_parts,
                                   chunk_size=settings.plan_chunk):
+            sent: Counter[str] = Counter()
             for job in chunk:
                 if not index.has(area, job.subscriber_id):
                     continue  # unsubscribed while this version was being handed over
                 await alerts[job.channel].send(key=job.key, value=job.value)
-                metrics.JOBS.labels(channel=job.channel).inc()
-                planned += 1
+                sent[job.channel] += 1
+            for channel, count in sent.items():
+                metrics.JOBS.labels(channel=channel).inc(count)
+            planned += sent.total()
             await asyncio.sleep(0)  # let the loop run between chunks
         if planned:
             log.info("planned %s v%d for %s: %d jobs in %.0f ms", incident.incident_id,
                      incident.version, area, planned, (time.perf_counter() - started) * 1e3)
-        after = announced_after(incident, planned_at, before)
-        if after is None and stored is not None:
-            del announced[incident_key]
-        elif after is not None and after != before:
-            announced[incident_key] = b"%d" % after
+        # Recorded once every job is on Kafka: a crash before this plans the version again, and
+        # a record that says "planned" never covers a job still in the producer's memory.
+        await app.producer.flush()
+        after = planned_after(incident, planned_at, before)
+        if after is None:
+            if stored is not None:
+                del announced[incident_key]
+        else:
+            announced[incident_key] = after.dump()
 
     return [
         (topic(SUBSCRIBERS), "route-subscribers", route_subscribers),

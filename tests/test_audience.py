@@ -10,11 +10,13 @@ from schemas.events import Announce, Change, Channel, IncidentStatus, Subscriber
 from stream_processors.audience import (
     AreaIndex,
     Member,
-    announced_after,
+    Planned,
+    already_planned,
     audience,
     indexed_value,
     member_key,
     pack_member,
+    planned_after,
     rekey,
     split_member_key,
     unpack_member,
@@ -160,9 +162,22 @@ def test_the_all_clear_goes_only_to_those_who_were_members_when_warned() -> None
     assert list(audience(all_clear, members(10), announced_at_ms=None)) == []
 
 
-def test_the_ledger_keeps_the_last_announced_version_until_resolved() -> None:
-    assert announced_after(incident(announce=Announce.WARNING), 100, None) == 100
-    assert announced_after(incident(announce=Announce.RAISED), 200, 100) == 200
-    assert announced_after(incident(announce=None, change=Change.UPDATED), 300, 200) == 200
-    assert announced_after(incident(announce=Announce.ALL_CLEAR,
-                                    status=IncidentStatus.RESOLVED), 400, 200) is None
+def test_the_planner_remembers_the_last_version_and_when_it_last_announced() -> None:
+    first = planned_after(incident(announce=Announce.WARNING), 100, None)
+    assert first == Planned(1, 100)
+    raised = planned_after(incident(announce=Announce.RAISED, version=2), 200, first)
+    assert raised == Planned(2, 200)
+    quiet = planned_after(incident(announce=None, change=Change.UPDATED, version=3), 300, raised)
+    assert quiet == Planned(3, 200)  # nothing announced: the all-clear audience stays v2's
+    assert Planned.load(quiet.dump()) == quiet and Planned.load(Planned(1, None).dump()) == (
+        Planned(1, None))
+    assert planned_after(incident(announce=Announce.ALL_CLEAR, version=4,
+                                  status=IncidentStatus.RESOLVED), 400, quiet) is None
+
+
+def test_a_redelivered_version_is_not_planned_twice() -> None:
+    done = Planned(2, 100)
+    assert already_planned(incident(version=2), done)
+    assert already_planned(incident(version=1), done)
+    assert not already_planned(incident(version=3), done)
+    assert not already_planned(incident(version=1), None)

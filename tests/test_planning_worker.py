@@ -3,8 +3,9 @@
 Incident versions are published straight onto ``incidents`` (the correlator is not what is
 under test here): each version must reach exactly the current subscribers of its kelurahan,
 once each, in their language; the all-clear only those who were warned and still subscribe;
-an unsubscribed person nothing; the 112 desk every version; and a restarted worker must still
-know everyone (its audience table is recovered from the changelog)."""
+an unsubscribed person nothing; the 112 desk every version; a version seen twice is planned
+once; and a restarted worker must still know everyone (its audience table is recovered from
+the changelog)."""
 
 from __future__ import annotations
 
@@ -116,6 +117,12 @@ def test_the_worker_plans_by_kelurahan_warns_members_and_clears_only_the_warned(
         assert (push.recipient, push.channel, push.language) == ("fcm-bob", Channel.PUSH, "en")
         [desk] = jobs(pipeline, ALERTS_CALLCENTRE, 1)
         assert (desk.recipient, desk.version) == ("callcentre", 1)
+
+        # The same version again (a correlator replay, a redelivery): nothing is planned twice.
+        publisher.send(INCIDENTS, inc, warning)
+        publisher.flush()
+        assert len(settle(pipeline, ALERTS_SMS, 3)) == 3
+        assert len(jobs(pipeline, ALERTS_CALLCENTRE, 1)) == 1
 
         # Ani unsubscribes through the app (a tombstone); Gita subscribes after the warning.
         publisher.send(SUBSCRIBERS, "ani", None)
