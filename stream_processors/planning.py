@@ -121,9 +121,10 @@ def stages(app: faust.App, settings: Settings, topic: Callable[[TopicSpec], faus
         for area, packed in plan.members:
             await by_area.send(key=member_key(area, subscriber_id), value=packed,
                                partition=area_partition(area))
-        if plan.areas:
-            where[key] = ",".join(plan.areas).encode()
-        elif previous is not None:
+        areas = ",".join(plan.areas).encode()
+        if plan.areas and areas != previous:  # unchanged areas: no changelog write
+            where[key] = areas
+        elif not plan.areas and previous is not None:
             del where[key]
 
     async def index_audience(event: Event) -> None:
