@@ -31,7 +31,7 @@ from schemas.codec import decode
 from schemas.events import DeadLetter, DeliveryOutcome, DeliveryStatus, Incident
 from schemas.settings import Settings
 from schemas.topics import DEADLETTER, DELIVERIES, INCIDENTS, REPORTS_RAW, SUBSCRIBERS, TopicSpec
-from stream_processors.app import directory_changelog
+from stream_processors.planning import directory_changelog
 
 SCENARIO = "mataram-demo"
 

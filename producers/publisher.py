@@ -49,10 +49,11 @@ class Publisher:
         )
 
     def send(
-        self, spec: TopicSpec, key: str | None, value: BaseModel | bytes, *,
+        self, spec: TopicSpec, key: str | None, value: BaseModel | bytes | None, *,
         headers: list[tuple[str, bytes]] | None = None, partition: int | None = None,
     ) -> Any:
-        payload = value if isinstance(value, bytes) else encode(value)
+        """``value`` None is a tombstone: a compacted topic forgets ``key``."""
+        payload = value if value is None or isinstance(value, bytes) else encode(value)
         return self._producer.send(spec.full_name(self.prefix), key=encode_key(key),
                                    value=payload, headers=headers, partition=partition)
 

@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # How often the worker's clock ticks, so warnings run out with no further input.
     tick_seconds: float = Field(default=15.0, gt=0)
     metrics_port: int = 0
+    # SMS alerts fit one segment unless the operator pays for more (concatenated, ≤ 3 parts).
+    sms_max_parts: int = Field(default=1, ge=1, le=3)
+    # Fan-out hands jobs over this many at a time, then lets the worker's loop run.
+    plan_chunk: int = Field(default=1000, ge=1)
     # Named in the User-Agent of every request to BMKG, so they can reach the operator.
     contact_url: str = "https://example.invalid/kentongan-set-KENTONGAN_CONTACT_URL"
 

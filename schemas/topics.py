@@ -68,6 +68,33 @@ INCIDENT_COMMANDS = TopicSpec("incident.commands", "area_code", Command, SIGNALS
                               doc="operator actions routed by kelurahan, and clock ticks")
 SUBSCRIBERS = TopicSpec("subscribers", "subscriber_id", Subscriber, 6, compacted=True,
                         doc="subscribers: channels, kelurahan, language, opt-in")
+# Fan-out planning is partitioned by kelurahan: both inputs of the planner are re-keyed by area
+# and co-partitioned (same count; the area's partition, murmur2 of the area code, is chosen
+# explicitly for the area|id keys). Values are internal: see stream_processors/audience.py.
+SUBSCRIBERS_BY_AREA = TopicSpec(
+    "subscribers.by-area", "area_code|subscriber_id", None, 6, compacted=True,
+    doc="each kelurahan's members (since|language|channels|phone|token); tombstone: left")
+INCIDENTS_BY_AREA = TopicSpec("incidents.by-area", "area_code", Incident,
+                              SUBSCRIBERS_BY_AREA.partitions, retention_ms=7 * DAY_MS,
+                              doc="incident versions re-keyed by kelurahan, for planning")
+# The planner's faust tables (stream_processors/planning.py), declared so `topics create` makes
+# their changelogs before the worker's first start: a changelog faust creates while starting can
+# miss the first partition assignment, and the table then refuses its first writes
+# (PartitionsMismatch). Names are faust's, <app id>-<table>-changelog, for the default app id.
+WORKER_APP_ID = "kentongan"
+
+
+def _changelog(table: str, partitions: int, doc: str) -> TopicSpec:
+    return TopicSpec(f"{WORKER_APP_ID}-{table}-changelog", "table key", None, partitions,
+                     compacted=True, doc=doc)
+
+
+SUBSCRIBER_AREAS_CHANGELOG = _changelog("subscriber-areas", SUBSCRIBERS.partitions,
+                                        "planner: the kelurahan each subscriber is in")
+AUDIENCE_CHANGELOG = _changelog("audience", SUBSCRIBERS_BY_AREA.partitions,
+                                "planner: each kelurahan's members, stamped with since")
+ANNOUNCED_CHANGELOG = _changelog("announced", INCIDENTS_BY_AREA.partitions,
+                                 "planner: when each open incident was last announced")
 ALERTS_SMS = TopicSpec("alerts.sms", "recipient", DeliveryJob, 6, retention_ms=7 * DAY_MS,
                        doc="SMS delivery jobs")
 ALERTS_PUSH = TopicSpec("alerts.push", "recipient", DeliveryJob, 6, retention_ms=7 * DAY_MS,
@@ -87,8 +114,9 @@ DEADLETTER = TopicSpec("deadletter", "source_topic:partition:offset", DeadLetter
 
 CATALOGUE: tuple[TopicSpec, ...] = (
     NOWCAST_RAW, FORECAST_RAW, QUAKE_RAW, REPORTS_RAW, SIGNALS, INCIDENTS, INCIDENT_ACTIONS,
-    INCIDENT_COMMANDS, SUBSCRIBERS, ALERTS_SMS, ALERTS_PUSH, ALERTS_CALLCENTRE, DELIVERIES,
-    DELIVERY_LEDGER, DEADLETTER,
+    INCIDENT_COMMANDS, SUBSCRIBERS, SUBSCRIBERS_BY_AREA, INCIDENTS_BY_AREA,
+    SUBSCRIBER_AREAS_CHANGELOG, AUDIENCE_CHANGELOG, ANNOUNCED_CHANGELOG, ALERTS_SMS,
+    ALERTS_PUSH, ALERTS_CALLCENTRE, DELIVERIES, DELIVERY_LEDGER, DEADLETTER,
 )
 
 # What the BMKG producers publish (and dedupe against).

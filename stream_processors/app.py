@@ -3,7 +3,7 @@
     bmkg.{nowcast,forecast,quake}.raw ─ normalize_bmkg ───┐
     reports.raw ─────────────────────── normalize_reports ┴─> signals ─────┐
     incident.actions ─ route_actions ─> incident.commands, ticks ──┴─ correlate ─> incidents
-    incidents ─ plan (subscribers: a global table) ─> alerts.{sms,push,callcentre}
+    subscribers, incidents ─ planning.stages (by kelurahan) ─> alerts.{sms,push,callcentre}
     any failure ─> deadletter (the record and the reason; the agent keeps going)
 """
 
@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import faust
-from kafka.partitioner.default import murmur2
 
 from producers.bmkg import cap, forecast, quake
 from producers.reports import (
@@ -35,7 +34,6 @@ from schemas.events import (
     RawDocument,
     Signal,
     SignalSource,
-    Subscriber,
     dead_letter_key,
     utc_now,
 )
@@ -52,13 +50,13 @@ from schemas.topics import (
     QUAKE_RAW,
     REPORTS_RAW,
     SIGNALS,
-    SUBSCRIBERS,
     TopicSpec,
 )
-from stream_processors import metrics
+from stream_processors import metrics, planning
 from stream_processors.clock import StreamClock
 from stream_processors.correlation import AreaState, Correlator, input_time
-from stream_processors.fanout import desk_job, plan_deliveries
+from stream_processors.partitions import partition_of
+from stream_processors.planning import directory_changelog as directory_changelog
 from stream_processors.rules import Rules, load_rules
 from stream_processors.state_codec import dump_state, load_state
 
@@ -67,21 +65,6 @@ Event = faust.EventT[bytes]
 # Each BMKG feed's pure parser: a raw document in, the kelurahan signals out (ValueError if bad).
 BmkgNormalizer = Callable[[RawDocument, Geography], list[Signal]]
 
-
-
-DIRECTORY_TABLE = "subscriber-directory"
-
-
-def directory_changelog(settings: Settings) -> str:
-    """The topic faust keeps the subscriber directory in: its size says how many subscribers
-    a starting worker already knows (the demo and the tests wait on it)."""
-    return f"{settings.topic_prefix}{settings.app_id}-{DIRECTORY_TABLE}-changelog"
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition the producers' default partitioner puts ``key`` in (murmur2, as Java)."""
-    hashed: int = murmur2(key.encode())
-    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def _header(event: Event, name: str) -> bytes | None:
@@ -134,15 +117,8 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
     # the app's raw default, and writes bytes keys raw whatever the codec: without key_type=bytes
     # a bytes-keyed table fails to recover (JSON-decoding raw keys) and a restarted worker is
     # never ready. The placements are keyed by str (JSON both ways); key_type=bytes there would
-    # recover bytes keys that str lookups miss. Values are JSON in all three tables.
+    # recover bytes keys that str lookups miss. Values are JSON.
     area_state = app.Table("area-state", partitions=SIGNALS.partitions, key_type=bytes)
-    # Every worker needs every subscriber to plan fan-out for any incident: a global table,
-    # fed from the compacted subscribers topic. (faust's assignor hangs when a global table
-    # uses a foreign topic as its changelog, so the table keeps its own.)
-    directory = app.GlobalTable(DIRECTORY_TABLE, partitions=SUBSCRIBERS.partitions,
-                                key_type=bytes)
-    subscribers_topic = topic(SUBSCRIBERS)
-
     # Where each CAP alert lay, so an Update or Cancel naming it in <references> (possibly with
     # no polygon of its own) reaches the same kelurahan, whichever worker parsed the original.
     placements = app.GlobalTable("cap-placements", partitions=NOWCAST_RAW.partitions,
@@ -298,24 +274,6 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
         for partition in range(INCIDENT_COMMANDS.partitions):
             await commands.send(value=command, partition=partition)
 
-    async def track_subscribers(event: Event) -> None:
-        key, value = event.message.key, event.message.value
-        if key is None:
-            raise ValueError("subscriber record without a key")
-        if value is None:  # a tombstone: the subscriber asked to be forgotten
-            directory.pop(key, None)
-            return
-        directory[key] = decode(Subscriber, value).model_dump(mode="json")
-
-    async def plan(event: Event) -> None:
-        incident = decode(Incident, event.message.value)
-        people = ([Subscriber.model_validate(value) for value in directory.values()]
-                  if incident.announce else [])
-        now = utc_now()
-        for job in [desk_job(incident, now), *plan_deliveries(incident, people, now)]:
-            metrics.JOBS.labels(channel=job.channel.value).inc()
-            await alerts[job.channel.value].send(key=job.recipient.encode(), value=encode(job))
-
     wiring = [
         (topic(NOWCAST_RAW), "normalize-nowcast", normalize_nowcast),
         (topic(FORECAST_RAW), "normalize-forecast",
@@ -324,8 +282,8 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
         (reports_raw, "normalize-reports", normalize_reports),
         (correlator_input, "correlate", correlate),
         (topic(INCIDENT_ACTIONS), "route-actions", route_actions),
-        (subscribers_topic, "track-subscribers", track_subscribers),
-        (incidents, "plan-fanout", plan),
+        # --- fan-out planning by kelurahan (issue #8): stream_processors/planning.py ---
+        *planning.stages(app, settings, topic, alerts),
     ]
     for source, stage, handle in wiring:
         app.agent(source, name=stage)(guarded(stage, handle))

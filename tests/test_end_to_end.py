@@ -24,7 +24,7 @@ from schemas.codec import decode
 from schemas.events import DeadLetter, Subscriber
 from schemas.settings import Settings
 from schemas.topics import DEADLETTER, NOWCAST_RAW, SUBSCRIBERS
-from stream_processors.app import directory_changelog
+from stream_processors.planning import directory_changelog
 from tests.kafka_helpers import free_ports, lines, read_topic, wait_for, wait_while_running
 
 pytestmark = pytest.mark.kafka
@@ -61,7 +61,8 @@ class Pipeline:
         return self.start("deliver", "sms", "--outbox", str(self.outbox), log=log)
 
     def wait_for_directory(self, count: int) -> None:
-        """The worker knows ``count`` subscribers: warnings replayed now reach them all."""
+        """The worker's planner knows ``count`` kelurahan memberships: warnings replayed now
+        reach them all."""
         topic = directory_changelog(Settings(topic_prefix=self.env["KENTONGAN_TOPIC_PREFIX"]))
         bootstrap = self.env["KAFKA_BOOTSTRAP"]
         wait_while_running(lambda: records_on(bootstrap, topic) >= count, self.processes,
@@ -200,4 +201,4 @@ def test_a_cancel_naming_the_alert_sends_the_all_clear(
         ("+6281200000002", 1), ("+6281200000002", 2),
     ]
     all_clear = [m["text"] for m in sent if m["version"] == 2]
-    assert all(t.startswith("[KENTONGAN] SELESAI") and "ALL CLEAR" in t for t in all_clear)
+    assert all(t.startswith("SELESAI") and "sudah berakhir" in t for t in all_clear)

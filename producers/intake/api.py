@@ -7,6 +7,10 @@ SMS commands are ``producers.intake.kannel``. What lives here is the order of th
     -> reporter phone (422) -> same id seen? (200 same answer / 409 other content)
     -> rate limit (429 + Retry-After) -> Kafka ack (201; 503 if Kafka does not ack)
 
+``POST /subscribers`` and ``DELETE /subscribers/{id}`` (app key only) put a subscription, or
+its tombstone, on the compacted ``subscribers`` topic and answer after Kafka's ack; both are
+idempotent: the same request twice leaves the same record.
+
 A report is answered only after Kafka acknowledged it (``acks=all``, the producer future's
 ``.get()``), so a 201 means "on ``reports.raw``", byte for byte as the client sent it.
 
@@ -48,6 +52,7 @@ from producers.intake.ratelimit import RateLimiter
 from producers.intake.store import ReportRecord, ReportStore
 from producers.publisher import Publisher
 from producers.reports import IDENTITY_HEADER, normalize
+from producers.subscribers import SubscriptionRequest, subscriber_from_request
 from schemas.events import Hazard, ReporterKind, utc_now
 from schemas.geography import Geography, load_geography
 from schemas.reports import (
@@ -73,6 +78,8 @@ IDEMPOTENCY_KEY_MAX = 128
 SUBMISSIONS = Counter("kentongan_intake_submissions", "report submissions by outcome",
                       ["channel", "outcome"])
 SMS_COMMANDS = Counter("kentongan_intake_sms", "inbound SMS by kind", ["kind"])
+SUBSCRIPTIONS = Counter("kentongan_intake_subscriptions", "app subscription changes by action",
+                        ["action"])
 KAFKA_RETRY_AFTER_S = 5
 
 
@@ -100,6 +107,13 @@ class ReportState(BaseModel):
 
 class Problem(BaseModel):
     detail: Any
+
+
+class Subscription(BaseModel):
+    subscriber_id: str = Field(description="the id to DELETE; the same for the same phone")
+    areas: list[str]
+    channels: list[str]
+    language: str
 
 
 def _field_error(field: str, msg: str) -> HTTPException:
@@ -144,7 +158,7 @@ class Intake:
                 return ReporterKind.APP_ACCOUNT
         return ReporterKind.UNVERIFIED
 
-    def _publish(self, spec: Any, key: str, value: bytes | BaseModel,
+    def _publish(self, spec: Any, key: str, value: bytes | BaseModel | None,
                  kind: ReporterKind | None = None) -> None:
         headers = None if kind is None else [(IDENTITY_HEADER, kind.value.encode())]
         try:
@@ -264,6 +278,28 @@ class Intake:
                                                 normalize(report, self.geography)))
             log.info("accepted sms report %s from %s", decision.report_id, who)
         return decision.reply
+
+    def subscribe(self, request: SubscriptionRequest) -> Subscription:
+        try:
+            subscriber = subscriber_from_request(request, self.geography)
+        except ValueError as exc:
+            field, _, why = str(exc).partition(": ")
+            raise _field_error(field, why) from None
+        self._publish(SUBSCRIBERS, subscriber.subscriber_id, subscriber)
+        self.note_subscriber(subscriber.subscriber_id, subscriber.areas, True)
+        log.info("subscriber %s areas=%s channels=%s", subscriber.subscriber_id,
+                 subscriber.areas, [c.value for c in subscriber.channels])
+        SUBSCRIPTIONS.labels("subscribe").inc()
+        return Subscription(subscriber_id=subscriber.subscriber_id, areas=subscriber.areas,
+                            channels=[c.value for c in subscriber.channels],
+                            language=subscriber.language)
+
+    def unsubscribe(self, subscriber_id: str) -> None:
+        """A tombstone: the planner forgets the person at once, compaction forgets the phone."""
+        self._publish(SUBSCRIBERS, subscriber_id, None)
+        self.note_subscriber(subscriber_id, [], False)
+        log.info("subscriber %s deleted", subscriber_id)
+        SUBSCRIPTIONS.labels("unsubscribe").inc()
 
     def note_subscriber(self, subscriber_id: str, areas: list[str], active: bool) -> None:
         with self.subscriptions_lock:
@@ -423,6 +459,34 @@ def create_app(
         if state is None:
             raise HTTPException(404, f"no report {report_id!r} known to this intake")
         return state
+
+    def app_only(role: Annotated[Role, Depends(api_role)]) -> Role:
+        if role != "app":
+            raise HTTPException(403, "subscriptions are managed with the app's API key")
+        return role
+
+    subscriber_errors: dict[int | str, dict[str, Any]] = {
+        code: errors[code] for code in (401, 413, 503)}
+    subscriber_errors[403] = {"model": Problem, "description": "not the app's API key"}
+
+    @app.post("/subscribers", response_model=Subscription, responses=subscriber_errors)
+    async def post_subscriber(
+        request: SubscriptionRequest, role: Annotated[Role, Depends(app_only)],
+    ) -> Subscription:
+        """Subscribe a person (by phone and/or push token) to kelurahan alerts. Idempotent:
+        the same body twice is the same subscription; a new body replaces the old one."""
+        return await run_in_threadpool(intake.subscribe, request)
+
+    @app.delete("/subscribers/{subscriber_id}", status_code=204, responses=subscriber_errors)
+    async def delete_subscriber(
+        subscriber_id: Annotated[str, Path(min_length=1, max_length=128,
+                                           pattern=r"^[A-Za-z0-9._:-]+$")],
+        role: Annotated[Role, Depends(app_only)],
+    ) -> Response:
+        """Unsubscribe: nothing more is planned for this person from the moment the worker
+        reads the tombstone. Idempotent: deleting twice, or an unknown id, is a 204 too."""
+        await run_in_threadpool(intake.unsubscribe, subscriber_id)
+        return Response(status_code=204)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -70,12 +70,15 @@ class Follower:
             while not self._stop.is_set():
                 for tp, records in consumer.poll(timeout_ms=500).items():
                     for record in records:
-                        self._apply(self._topics[tp.topic] is INCIDENTS, record.value)
+                        self._apply(self._topics[tp.topic] is INCIDENTS, record.key,
+                                    record.value)
         finally:
             consumer.close()
 
-    def _apply(self, is_incident: bool, value: bytes | None) -> None:
+    def _apply(self, is_incident: bool, key: bytes | None, value: bytes | None) -> None:
         if value is None:
+            if not is_incident and key is not None:  # a deleted subscriber follows nothing
+                self._sink.note_subscriber(key.decode(errors="replace"), [], False)
             return
         try:
             if is_incident:
