@@ -44,7 +44,7 @@ class FakePublisher:
     error: Exception | None = None
     sent: list[tuple[str, str | None, Any]] = field(default_factory=list)
 
-    def send(self, spec: Any, key: str | None, value: Any) -> _Future:
+    def send(self, spec: Any, key: str | None, value: Any, **options: Any) -> _Future:
         if self.error is None:
             self.sent.append((spec.name, key, value))
         return _Future(self.error)
