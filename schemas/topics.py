@@ -95,6 +95,11 @@ AUDIENCE_CHANGELOG = _changelog("audience", SUBSCRIBERS_BY_AREA.partitions,
                                 "planner: each kelurahan's members, stamped with since")
 ANNOUNCED_CHANGELOG = _changelog("announced", INCIDENTS_BY_AREA.partitions,
                                  "planner: when each open incident was last announced")
+# The correlator's tables (stream_processors/app.py), for the same reason.
+AREA_STATE_CHANGELOG = _changelog("area-state", SIGNALS.partitions,
+                                  "correlator: each kelurahan's state")
+PLACEMENTS_CHANGELOG = _changelog("cap-placements", NOWCAST_RAW.partitions,
+                                  "correlator: where each CAP alert lay")
 ALERTS_SMS = TopicSpec("alerts.sms", "recipient", DeliveryJob, 6, retention_ms=7 * DAY_MS,
                        doc="SMS delivery jobs")
 ALERTS_PUSH = TopicSpec("alerts.push", "recipient", DeliveryJob, 6, retention_ms=7 * DAY_MS,
@@ -115,7 +120,8 @@ DEADLETTER = TopicSpec("deadletter", "source_topic:partition:offset", DeadLetter
 CATALOGUE: tuple[TopicSpec, ...] = (
     NOWCAST_RAW, FORECAST_RAW, QUAKE_RAW, REPORTS_RAW, SIGNALS, INCIDENTS, INCIDENT_ACTIONS,
     INCIDENT_COMMANDS, SUBSCRIBERS, SUBSCRIBERS_BY_AREA, INCIDENTS_BY_AREA,
-    SUBSCRIBER_AREAS_CHANGELOG, AUDIENCE_CHANGELOG, ANNOUNCED_CHANGELOG, ALERTS_SMS,
+    SUBSCRIBER_AREAS_CHANGELOG, AUDIENCE_CHANGELOG, ANNOUNCED_CHANGELOG, AREA_STATE_CHANGELOG,
+    PLACEMENTS_CHANGELOG, ALERTS_SMS,
     ALERTS_PUSH, ALERTS_CALLCENTRE, DELIVERIES, DELIVERY_LEDGER, DEADLETTER,
 )
 
