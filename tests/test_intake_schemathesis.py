@@ -47,7 +47,8 @@ def test_no_generated_request_gets_a_server_error(intake_url: str) -> None:
         assert isinstance(result, Ok), f"the OpenAPI document is invalid: {result.err()}"
         operations.append(result.ok())
     assert {f"{op.method.upper()} {op.path}" for op in operations} == {
-        "POST /reports", "GET /reports/{report_id}", "GET /sms/inbound"}
+        "POST /reports", "GET /reports/{report_id}", "GET /sms/inbound", "POST /subscribers",
+        "DELETE /subscribers/{subscriber_id}"}
     statuses: set[int] = set()
     calls: dict[str, int] = {}
     for operation in operations:

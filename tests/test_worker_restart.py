@@ -96,8 +96,7 @@ def test_a_restarted_worker_recovers_its_tables_and_alerts_again(
     assert [m["incident_id"] for m in sent if m["area_code"] == AMPENAN_SELATAN] == [opened] * 4
     texts = {(m["recipient"], m["version"]): str(m["text"]) for m in sent}
     for phone in ("+6281200000001", "+6281200000002"):
-        assert texts[(phone, 2)].startswith("[KENTONGAN] SELESAI")
-        assert "ALL CLEAR" in texts[(phone, 2)]
+        assert texts[(phone, 2)].startswith("SELESAI") and "sudah berakhir" in texts[(phone, 2)]
     assert "Pejanggik" in texts[("+6281200000004", 1)]
     assert len({m["job_key"] for m in sent}) == 5
 
