@@ -17,6 +17,7 @@ from typing import Any
 import faust
 
 from producers.bmkg import cap, forecast, quake
+from producers.publisher import dead_letter
 from producers.reports import (
     IDENTITY_HEADER,
     UnlocatedReport,
@@ -25,10 +26,9 @@ from producers.reports import (
     reporter_kind,
     signal_from_report,
 )
-from schemas.codec import decode, encode, text_of
+from schemas.codec import decode, encode
 from schemas.events import (
     Command,
-    DeadLetter,
     Incident,
     IncidentAction,
     RawDocument,
@@ -126,11 +126,9 @@ def create_app(settings: Settings, rules: Rules | None = None) -> faust.App:
 
     async def reject(event: Event, stage: str, reason: str) -> None:
         message = event.message
-        letter = DeadLetter(
-            source_topic=message.topic, partition=message.partition, offset=message.offset,
-            key=None if message.key is None else text_of(message.key),
-            value=text_of(message.value), stage=stage, reason=reason, at=utc_now(),
-        )
+        letter = dead_letter(source_topic=message.topic, partition=message.partition,
+                             offset=message.offset, key=message.key, value=message.value,
+                             stage=stage, reason=reason)
         metrics.DEADLETTERS.labels(stage=stage).inc()
         # The reason may quote the record (a phone, free text): it goes to Kafka, not the log.
         log.warning("dead-lettered %s:%s:%s at %s", message.topic, message.partition,
